@@ -1,0 +1,60 @@
+"""The backend extension point: a provider implements only `generate`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import BadOptionError
+from ..registry import Registry
+from ..types import Completion, GenerationConfig, Prompt, Record, Task
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerationRequest(Record):
+    task: Task
+    prompt: Prompt
+    config: GenerationConfig
+    n: int = 1
+
+
+class ModelBackend(ABC):
+    """One model. `name` is the full model name as the user typed it (e.g. 'openai/gpt-4o-mini').
+    Subclasses declare `Options` (a pydantic model with extra='forbid') for their -M key=value options."""
+
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    # False for harness models whose output does not depend on temperature/sampling (oracle, identity)
+    samples_vary: ClassVar[bool] = True
+
+    def __init__(self, name: str, model: str, options: BaseModel):
+        self.name, self.model, self.options = name, model, options
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> list[Completion]:
+        """Return exactly request.n completions. A per-sample failure is a Completion with `error` set;
+        raise BackendError only when nothing can be produced (bad key, unreachable server after retries)."""
+
+    def close(self) -> None:  # release servers, GPU memory ...
+        return None
+
+
+BACKENDS: Registry[ModelBackend] = Registry("model backend", ModelBackend)
+
+
+def backend(name: str):
+    return BACKENDS.register(name)
+
+
+def parse_options(cls: type[ModelBackend], raw: dict[str, str], model_name: str) -> BaseModel:
+    try:
+        return cls.Options.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "?"
+        allowed = ", ".join(cls.Options.model_fields) or "none"
+        raise BadOptionError(f"model '{model_name}': option '{key}': {err['msg']}", f"options allowed: {allowed}") from None

@@ -1,0 +1,288 @@
+"""Typed records passed between the stages. Anything written to disk carries SCHEMA_VERSION."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Category(str, Enum):
+    inlining = "inlining"
+    translation = "translation"
+
+
+class Functionality(str, Enum):
+    experiment_tracking = "experiment_tracking"
+    model_registration = "model_registration"
+    hyperparameter_optimization = "hyperparameter_optimization"
+    model_optimization = "model_optimization"
+    version_control = "version_control"
+
+
+class Component(str, Enum):
+    mlflow = "mlflow"
+    wandb = "wandb"
+    optuna = "optuna"
+    nncf = "nncf"
+    torch_prune = "torch_prune"
+    dvc = "dvc"
+    gitpython = "gitpython"
+
+
+class Framework(str, Enum):
+    pytorch = "pytorch"
+    lightning = "lightning"
+    keras = "keras"
+    sklearn = "sklearn"
+    none = "none"
+
+
+class Setting(str, Enum):
+    zero_shot = "zero-shot"
+    docprompt = "docprompt"
+
+
+# ---------------------------------------------------------------- tasks
+
+
+class CheckSpec(Record):
+    """One checker applied to what the script left behind."""
+
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Limits(Record):
+    timeout_s: float = 180.0
+    memory_mb: int = 6144
+    file_size_mb: int = 512
+    cpu_s: int | None = None  # defaults to 2 x timeout_s
+
+
+class Task(Record):
+    """A task as loaded from tasks/<id>/task.toml; paths are absolute."""
+
+    id: str
+    version: int
+    category: Category
+    functionality: Functionality
+    component: Component
+    source_component: Component | None = None
+    framework: Framework
+    title: str
+    instruction: str = ""  # task-specific details for the prompt (e.g. the experiment/model name to use)
+    input_path: Path
+    reference_path: Path
+    entrypoint: str  # file name the candidate is written to in the work dir
+    fixtures: tuple[Path, ...] = ()
+    git_init: bool = False  # work dir starts as a git repo with the fixtures committed
+    checks: tuple[CheckSpec, ...]
+    input_fails_with: str  # failure category expected when the untouched input is judged
+    limits: Limits = Limits()
+    folder: Path
+
+    def input_code(self) -> str:
+        return self.input_path.read_text()
+
+    def reference_code(self) -> str:
+        return self.reference_path.read_text()
+
+    def fingerprint(self) -> str:
+        """Changes when anything that affects execution changes (spec, input, reference, fixtures)."""
+        h = hashlib.sha256(self.model_dump_json(exclude={"folder"}).encode())
+        for p in (self.input_path, self.reference_path, *self.fixtures):
+            for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
+                if f.is_file():
+                    h.update(f.name.encode())
+                    h.update(f.read_bytes())
+        return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- generation
+
+
+class Prompt(Record):
+    task_id: str
+    setting: Setting
+    retrieval: str = "none"
+    messages: tuple[dict[str, str], ...]  # OpenAI chat format: {"role": ..., "content": ...}
+    retrieved: tuple[dict[str, Any], ...] = ()  # documents put into the prompt (retrieval issue)
+
+    def hash(self) -> str:
+        return stable_hash({"messages": list(self.messages)})
+
+
+class GenerationConfig(Record):
+    """Only what changes the output. Part of every generation cache key."""
+
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    top_p: float | None = None
+    seed: int | None = None
+
+
+class RuntimeConfig(Record):
+    """How a run executes; never part of a cache key."""
+
+    workers: int = 2
+    generation_concurrency: int = 4
+    request_timeout_s: float = 300.0
+    max_retries: int = 5
+    timeout_scale: float = 1.0
+    progress: bool = True
+
+
+class Usage(Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Completion(Record):
+    text: str
+    usage: Usage = Usage()
+    latency_s: float = 0.0
+    model: str = ""
+    finish_reason: str | None = None
+    error: str | None = None  # the backend failed for this sample (recorded, not raised)
+
+
+class Extraction(Record):
+    code: str | None
+    kind: str  # fenced | bare | multiple_blocks | truncated | elided | no_code | empty
+    note: str = ""
+
+
+# ---------------------------------------------------------------- execution and verdicts
+
+
+class ExecutionResult(Record):
+    exit_code: int | None
+    timed_out: bool = False
+    killed_reason: str | None = None  # timeout | memory | None
+    duration_s: float
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    isolation: str  # bwrap | unshare | plain
+    workdir: Path
+
+
+class Status(str, Enum):
+    passed = "pass"
+    failed = "fail"
+    error = "error"  # the harness itself failed: not the model's fault
+    timeout = "timeout"
+
+
+class FailureCategory(str, Enum):
+    ok = "ok"
+    no_code = "no_code"
+    syntax_error = "syntax_error"
+    import_error = "import_error"
+    api_error = "api_error"  # uses an API that does not exist in the pinned version
+    runtime_error = "runtime_error"
+    timeout = "timeout"
+    memory = "memory"
+    check_failed = "check_failed"
+    harness_error = "harness_error"
+
+
+class CheckResult(Record):
+    name: str
+    passed: bool
+    code: str  # short machine-readable reason, e.g. "mlflow.no_run"; "ok" when passed
+    reason: str  # what a person reads
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(Record):
+    status: Status
+    category: FailureCategory
+    code: str  # fine-grained: the first failing check's code, or the category
+    reason: str
+    checks: tuple[CheckResult, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.passed
+
+
+# ---------------------------------------------------------------- records on disk
+
+
+class SampleKey(Record):
+    task_id: str
+    model: str
+    setting: Setting
+    retrieval: str = "none"
+    temperature: float
+    sample_index: int
+
+    def id(self) -> str:
+        return stable_hash(self.model_dump(mode="json"))
+
+
+class SampleRecord(Record):
+    schema_version: int = SCHEMA_VERSION
+    key: SampleKey
+    task_version: int
+    task_fingerprint: str
+    category: Category
+    functionality: Functionality
+    component: Component
+    source_component: Component | None = None
+    framework: Framework
+    prompt_hash: str
+    prompt: Prompt | None = None
+    generation: GenerationConfig
+    completion: Completion
+    extraction: Extraction
+    execution: ExecutionResult | None = None
+    verdict: Verdict
+    created_at: str
+
+
+class RunSpec(Record):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    tasks: tuple[str, ...]
+    models: tuple[str, ...]
+    temperatures: tuple[float, ...]
+    settings: tuple[Setting, ...]
+    retrievals: tuple[str, ...] = ("none",)
+    n: int
+    k: tuple[int, ...] = (1, 3)
+    model_options: dict[str, dict[str, str]] = Field(default_factory=dict)
+    generation: GenerationConfig = GenerationConfig()
+    versions: dict[str, str] = Field(default_factory=dict)
+    git_sha: str | None = None
+    created_at: str
+
+
+class Cell(Record):
+    """One Pass@k cell: a group of samples sharing every axis but the task."""
+
+    group: dict[str, Any]
+    n_tasks: int
+    n_samples: int
+    pass_at: dict[int, float | None]  # k -> mean pass@k over tasks (None where some task has n < k)
+
+
+class Summary(Record):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    cells: tuple[Cell, ...]
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
