@@ -28,8 +28,55 @@ def _adaptbench_event(kind, **data):
         pass
 
 
+import sys as _ab_sys
+
+
+class _AbImportHook:
+    """Calls the registered callbacks with a module right after it is first imported."""
+
+    callbacks = {}
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.callbacks:
+            return None
+        _ab_sys.meta_path.remove(self)
+        try:
+            import importlib.util
+            spec = importlib.util.find_spec(name)
+        finally:
+            _ab_sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, callbacks = spec.loader, self.callbacks[name]
+        original = loader.exec_module
+
+        def exec_module(module):
+            original(module)
+            for callback in callbacks:
+                try:
+                    callback(module)
+                except Exception as exc:
+                    _adaptbench_event("probe_error", module=name, error=repr(exc))
+
+        loader.exec_module = exec_module
+        return spec
+
+
+_ab_hook = _AbImportHook()
+_ab_sys.meta_path.insert(0, _ab_hook)
+
+
+def _adaptbench_on_import(module_name, callback):
+    """Run callback(module) once `module_name` is imported (at once if it already is)."""
+    if module_name in _ab_sys.modules:
+        callback(_ab_sys.modules[module_name])
+    else:
+        _AbImportHook.callbacks.setdefault(module_name, []).append(callback)
+
+
 import builtins as _ab_builtins
 _ab_builtins._adaptbench_event = _adaptbench_event
+_ab_builtins._adaptbench_on_import = _adaptbench_on_import
 '''
 
 
