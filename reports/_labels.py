@@ -1,0 +1,89 @@
+"""How axis values read in tables (labels) and in which order they appear (the study's order)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from benchmark.types import RunSpec, Setting
+
+COMPONENT_LABELS = {
+    "mlflow": "MLflow", "wandb": "Weights & Biases", "optuna": "Optuna", "nncf": "NNCF",
+    "torch_prune": "PyTorch native", "dvc": "DVC", "gitpython": "GitPython",
+}
+FRAMEWORK_LABELS = {
+    "lightning": "PyTorch Lightning", "keras": "Keras", "sklearn": "scikit-learn", "pytorch": "PyTorch", "none": "–",
+}
+SETTING_LABELS = {"zero-shot": "Zero-Shot", "docprompt": "DocPrompt"}
+FUNCTIONALITY_TITLES = {
+    "model_optimization": "Model optimisation (during-training pruning)",
+    "experiment_tracking": "Experiment tracking",
+    "model_registration": "Model registration",
+    "hyperparameter_optimization": "Hyperparameter optimisation",
+    "version_control": "Translation: version control",
+}
+AXIS_LABELS = {
+    "component": "Component", "framework": "ML training framework", "model": "Model", "temperature": "Temperature",
+    "setting": "Setting", "retrieval": "Retrieval", "pair": "Source → target", "functionality": "Functionality",
+    "source_component": "Source component", "category": "Category",
+}
+# The study's order: Table I (model optimisation) first, then II-IV, then Translation.
+FUNCTIONALITY_ORDER = ("model_optimization", "experiment_tracking", "model_registration",
+                       "hyperparameter_optimization", "version_control")
+FRAMEWORK_ORDER = ("lightning", "keras", "sklearn", "pytorch", "none")
+COMPONENT_ORDER = ("nncf", "torch_prune", "mlflow", "wandb", "optuna", "dvc", "gitpython")
+
+
+def label(axis: str, value: Any) -> str:
+    """Human-readable text for one axis value (plain text; renderers escape it)."""
+    if value is None or value == "":
+        return "–"
+    if axis in ("component", "source_component"):
+        return COMPONENT_LABELS.get(value, str(value))
+    if axis == "framework":
+        return FRAMEWORK_LABELS.get(value, str(value))
+    if axis == "setting":
+        return SETTING_LABELS.get(value, str(value))
+    if axis == "temperature":
+        return fmt_temperature(value)
+    if axis == "pair":
+        source, _, target = str(value).partition("->")
+        return f"{label('component', source)} → {label('component', target)}"
+    if axis == "functionality":
+        return FUNCTIONALITY_TITLES.get(value, str(value))
+    return str(value)
+
+
+def fmt_temperature(value: Any) -> str:
+    return f"{float(value):g}"
+
+
+def sort_key(axis: str, value: Any, spec: RunSpec | None = None) -> tuple:
+    """Order of values along an axis: the study's order for enums, the run spec's order for models/retrievals."""
+    if axis == "temperature":
+        return (0, float(value))
+    fixed = {"framework": FRAMEWORK_ORDER, "component": COMPONENT_ORDER, "source_component": COMPONENT_ORDER,
+             "functionality": FUNCTIONALITY_ORDER, "setting": tuple(s.value for s in Setting)}
+    order: Sequence[Any] = fixed.get(axis, ())
+    if spec is not None and axis == "model":
+        order = spec.models
+    elif spec is not None and axis == "retrieval":
+        order = spec.retrievals
+    elif axis == "pair":
+        source, _, target = str(value).partition("->")
+        return (*sort_key("source_component", source), *sort_key("component", target))
+    if value in order:
+        return (0, list(order).index(value), "")
+    return (1, 0, str(value))
+
+
+def fmt_percent(value: float | None, digits: int = 0) -> str:
+    """Pass@k as a percentage; '–' where n < k made it undefined."""
+    if value is None:
+        return "–"
+    return f"{100 * value:.{digits}f}"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a label."""
+    out = "".join(c if c.isalnum() or c in "-." else "_" for c in str(text))
+    return out.strip("_") or "x"
