@@ -270,7 +270,8 @@ def _print_summary(records, spec, stats, run_dir) -> None:
 
     print(render_summary_markdown(records, spec.k))
     print(f"\n{len(records)} samples in {run_dir / 'samples.jsonl'}; this invocation: {stats['generated']} generated, "
-          f"{stats['cached_generations']} from cache, {stats['executed']} judged")
+          f"{stats['cached_generations']} from cache, "
+          f"{stats['executed']} executed, {stats['cached_executions']} executions from cache")
     print(f"full report: adaptbench report {run_dir}")
 
 

@@ -7,9 +7,17 @@ import logging
 import shutil
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
 
 from .cache import Cache, execution_key
 from .types import ExecutionResult, Status, Task, Verdict
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    execution: ExecutionResult | None
+    verdict: Verdict
+    cached: bool  # True when no script ran (a stored result, possibly re-judged)
 
 log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -22,7 +30,7 @@ def checker_versions(task: Task) -> dict[str, int]:
     return {spec.name: CHECKERS.get(spec.name).version for spec in task.checks}
 
 
-def evaluate_code(task: Task, code: str, cache: Cache, timeout_scale: float = 1.0) -> tuple[ExecutionResult | None, Verdict]:
+def evaluate_code(task: Task, code: str, cache: Cache, timeout_scale: float = 1.0) -> Evaluated:
     key = execution_key(code, task.fingerprint())
     with _locks_guard:
         lock = _locks[key]
@@ -33,14 +41,14 @@ def evaluate_code(task: Task, code: str, cache: Cache, timeout_scale: float = 1.
         return _execute_fresh(task, code, key, cache, timeout_scale)
 
 
-def _from_cache(task: Task, key: str, cache: Cache) -> tuple[ExecutionResult | None, Verdict] | None:
+def _from_cache(task: Task, key: str, cache: Cache) -> Evaluated | None:
     stored = cache.get_execution(key)
     if stored is None:
         return None
     execution = ExecutionResult.model_validate(stored["execution"]) if stored.get("execution") else None
     verdict = Verdict.model_validate(stored["verdict"])
     if stored.get("checkers") == checker_versions(task) or execution is None or execution.exit_code != 0:
-        return execution, verdict
+        return Evaluated(execution, verdict, cached=True)
     if not execution.workdir.exists():
         return None  # the work dir was cleaned away: run again
     from sandbox.grading import judge
@@ -48,7 +56,7 @@ def _from_cache(task: Task, key: str, cache: Cache) -> tuple[ExecutionResult | N
     log.info("re-judging %s with updated checkers", task.id)
     verdict = judge(task, execution)
     _store(cache, key, task, execution, verdict)
-    return execution, verdict
+    return Evaluated(execution, verdict, cached=True)
 
 
 def _execute_fresh(task: Task, code: str, key: str, cache: Cache, timeout_scale: float):
@@ -60,7 +68,7 @@ def _execute_fresh(task: Task, code: str, key: str, cache: Cache, timeout_scale:
     graded = grade(task, code, workdir, timeout_scale=timeout_scale)
     if graded.verdict.status is not Status.error:  # harness errors are retried next time
         _store(cache, key, task, graded.execution, graded.verdict)
-    return graded.execution, graded.verdict
+    return Evaluated(graded.execution, graded.verdict, cached=False)
 
 
 def _store(cache: Cache, key: str, task: Task, execution: ExecutionResult | None, verdict: Verdict) -> None:

@@ -60,7 +60,8 @@ def _grade_row(row: dict, task, cache: Cache) -> dict:
         if verdict is not None:
             return {"task_id": task.id, "line": row["line"], "verdict": verdict.model_dump(mode="json"), "execution": None}
         code, extraction_kind = extraction.code, extraction.kind
-    execution, verdict = evaluate_code(task, code, cache)
+    evaluated = evaluate_code(task, code, cache)
+    execution, verdict = evaluated.execution, evaluated.verdict
     return {"task_id": task.id, "line": row["line"], "extraction": extraction_kind,
             "verdict": verdict.model_dump(mode="json"),
             "execution": execution.model_dump(mode="json") if execution else None}

@@ -57,7 +57,8 @@ class Runner:
         self.runlog = RunLog(run_dir)
         self.backends = backends or {m: get_backend(m, spec.model_options.get(m)) for m in spec.models}
         self._gates = {m: threading.Semaphore(max(1, getattr(b, "concurrency", 1))) for m, b in self.backends.items()}
-        self.stats = {"generated": 0, "cached_generations": 0, "executed": 0}
+        self.stats = {"generated": 0, "cached_generations": 0, "executed": 0, "cached_executions": 0}
+        self._stats_lock = threading.Lock()
 
     def run(self) -> list[SampleRecord]:
         self.runlog.start(self.spec)
@@ -94,6 +95,10 @@ class Runner:
             gen_pool.shutdown(wait=True, cancel_futures=True)
             exec_pool.shutdown(wait=True, cancel_futures=True)
 
+    def _count(self, stat: str, amount: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[stat] += amount
+
     # ------------------------------------------------------------------ stages
     def _generate(self, group: Group, indices: list[int]) -> list[tuple[Group, int, Prompt, Completion]]:
         prompt = self._render(group)
@@ -103,12 +108,12 @@ class Runner:
         keys = {i: generation_key(group.model, options, prompt.hash(), config, i) for i in indices}
         completions = {i: self.cache.get_completion(k) for i, k in keys.items()}
         missing = [i for i, c in completions.items() if c is None]
-        self.stats["cached_generations"] += len(indices) - len(missing)
+        self._count("cached_generations", len(indices) - len(missing))
         if missing:
             for i, completion in zip(missing, self._call_backend(group, prompt, config, len(missing))):
                 completions[i] = completion
                 self.cache.put_completion(keys[i], completion)
-            self.stats["generated"] += len(missing)
+            self._count("generated", len(missing))
         return [(group, i, prompt, completions[i]) for i in indices]
 
     def _render(self, group: Group) -> Prompt:
@@ -134,8 +139,9 @@ class Runner:
             else Extraction(code=None, kind="generation_error", note=completion.error)
         execution, verdict = None, verdict_without_execution(completion, extraction)
         if verdict is None:
-            execution, verdict = evaluate_code(group.task, extraction.code, self.cache, self.runtime.timeout_scale)
-            self.stats["executed"] += 1
+            evaluated = evaluate_code(group.task, extraction.code, self.cache, self.runtime.timeout_scale)
+            execution, verdict = evaluated.execution, evaluated.verdict
+            self._count("cached_executions" if evaluated.cached else "executed")
         return make_record(group, index, prompt, completion, extraction, execution, verdict, self.spec.generation)
 
 

@@ -27,6 +27,8 @@ AXIS_LABELS = {
     "source_component": "Source component", "category": "Category",
 }
 # The study's order: Table I (model optimisation) first, then II-IV, then Translation.
+STUDY_TABLES = {"model_optimization": "I", "experiment_tracking": "II", "model_registration": "III",
+                "hyperparameter_optimization": "IV"}
 FUNCTIONALITY_ORDER = ("model_optimization", "experiment_tracking", "model_registration",
                        "hyperparameter_optimization", "version_control")
 FRAMEWORK_ORDER = ("lightning", "keras", "sklearn", "pytorch", "none")
@@ -47,7 +49,7 @@ def label(axis: str, value: Any) -> str:
         return fmt_temperature(value)
     if axis == "pair":
         source, _, target = str(value).partition("->")
-        return f"{label('component', source)} → {label('component', target)}"
+        return f"{label('component', source)} → {label('component', target)}" if source else label("component", target)
     if axis == "functionality":
         return FUNCTIONALITY_TITLES.get(value, str(value))
     return str(value)
@@ -87,3 +89,24 @@ def slug(text: str) -> str:
     """A file-name-safe version of a label."""
     out = "".join(c if c.isalnum() or c in "-." else "_" for c in str(text))
     return out.strip("_") or "x"
+
+
+def col_label(axes: Sequence[str], values: Sequence[Any]) -> str:
+    """Flat column header, e.g. 'T=0.2 · DocPrompt'."""
+    return " · ".join(f"T={fmt_temperature(v)}" if a == "temperature" else label(a, v) for a, v in zip(axes, values))
+
+
+def row_labels(axes: Sequence[str], rows: Sequence[tuple], blank_repeats: bool = True) -> list[list[str]]:
+    """Row header texts; a value equal to the row above (with the same values before it) is left blank,
+    as the study's tables group rows by component and framework."""
+    out, previous = [], None
+    for row in rows:
+        texts = [label(a, v) for a, v in zip(axes, row)]
+        if blank_repeats and previous is not None:
+            for i in range(len(row) - 1):
+                if row[: i + 1] != previous[: i + 1]:
+                    break
+                texts[i] = ""
+        out.append(texts)
+        previous = row
+    return out

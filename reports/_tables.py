@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 from benchmark.metrics import DEFAULT_GROUP, cells
 from benchmark.types import RunSpec, SampleRecord
 
-from ._labels import FUNCTIONALITY_ORDER, FUNCTIONALITY_TITLES, sort_key
+from ._labels import FUNCTIONALITY_TITLES, fmt_percent, sort_key
 from ._load import ReportError
 from ._stats import bootstrap_ci, per_task_outcomes, per_task_pass_at
 
@@ -103,11 +103,12 @@ def build_tables(stats: Iterable[CellStat], k: int, spec: RunSpec | None = None)
     for stat in stats:
         by_functionality.setdefault(stat.group["functionality"], []).append(stat)
     ordered = sorted(by_functionality, key=lambda f: sort_key("functionality", f))
-    return [_layout(f, by_functionality[f], k, spec) for f in ordered]
+    return [layout_table(f, FUNCTIONALITY_TITLES.get(f, f), by_functionality[f], SHAPES.get(f, DEFAULT_SHAPE), k, spec)
+            for f in ordered]
 
 
-def _layout(functionality: str, stats: list[CellStat], k: int, spec: RunSpec | None) -> Table:
-    shape = SHAPES.get(functionality, DEFAULT_SHAPE)
+def layout_table(key: str, title: str, stats: list[CellStat], shape: Shape, k: int, spec: RunSpec | None) -> Table:
+    """Place cells on a grid: rows are the row-axis tuples present, columns the product of the column-axis values."""
     row_axes = _shown_axes(shape.rows, stats)
     col_axes = _shown_axes(shape.cols, stats)
     layout: dict[tuple[tuple, tuple], CellStat] = {}
@@ -118,7 +119,7 @@ def _layout(functionality: str, stats: list[CellStat], k: int, spec: RunSpec | N
     rows = sorted({r for r, _ in layout}, key=lambda r: _tuple_key(row_axes, r, spec))
     col_values = [sorted({c[i] for _, c in layout}, key=lambda v, a=a: sort_key(a, v, spec))
                   for i, a in enumerate(col_axes)]
-    return Table(functionality=functionality, title=FUNCTIONALITY_TITLES.get(functionality, functionality), k=k,
+    return Table(functionality=key, title=title, k=k,
                  row_axes=row_axes, col_axes=col_axes, rows=tuple(rows), cols=tuple(product(*col_values)),
                  cells=layout)
 
@@ -135,8 +136,6 @@ def cell_text(stat: CellStat | None, k: int, with_ci: bool, digits: int = 0) -> 
     """(pass@k %, number of tasks, CI) as plain strings; pass@k '–' where n < k, all blank where no cell."""
     if stat is None:
         return "", "", ""
-    from ._labels import fmt_percent
-
     value = stat.pass_at.get(k)
     interval = stat.ci.get(k) if with_ci else None
     ci = f"{fmt_percent(interval[0], digits)}–{fmt_percent(interval[1], digits)}" if interval else ""

@@ -1,0 +1,107 @@
+"""GitHub-flavoured Markdown: the Pass@k tables, failure analysis, usage, and the compact end-of-run summary."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from benchmark.types import RunSpec, SampleRecord
+
+from ._counts import CountTable, UsageRow
+from ._labels import AXIS_LABELS, STUDY_TABLES, col_label, fmt_percent, label, row_labels
+from ._tables import CellStat, Shape, Table, cell_stats, layout_table
+
+_MD_SPECIAL = str.maketrans({"|": "\\|", "\\": "\\\\", "*": "\\*", "_": "\\_", "`": "\\`", "[": "\\[", "]": "\\]",
+                             "<": "&lt;", ">": "&gt;", "\n": " "})
+
+
+def md_escape(text: object) -> str:
+    return str(text).translate(_MD_SPECIAL)
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None) -> str:
+    """A pipe table; `align` holds 'l' or 'r' per column (default: first column left, others right)."""
+    align = align or ["l"] + ["r"] * (len(headers) - 1)
+    rule = ["---" if a == "l" else "--:" for a in align]
+    lines = [_md_row(headers), _md_row(rule, escape=False)]
+    lines += [_md_row(r) for r in rows]
+    return "\n".join(lines)
+
+
+def _md_row(cells: Sequence[str], escape: bool = True) -> str:
+    return "| " + " | ".join(md_escape(c) if escape else c for c in cells) + " |"
+
+
+def table_caption(table: Table, with_ci: bool) -> str:
+    study = STUDY_TABLES.get(table.functionality)
+    ref = f" (cf. the study's Table {study})" if study else ""
+    ci = ", [95% bootstrap CI over tasks]" if with_ci else ""
+    return (f"Pass@{table.k} (%) per cell, (number of tasks){ci}; – where a task has fewer than {table.k} samples"
+            f"{ref}.")
+
+
+def cell_md(stat: CellStat | None, k: int, with_ci: bool) -> str:
+    if stat is None:
+        return ""
+    value = stat.pass_at.get(k)
+    text = f"{fmt_percent(value)} ({stat.n_tasks})"
+    interval = stat.ci.get(k) if with_ci else None
+    return f"{text} [{fmt_percent(interval[0])}–{fmt_percent(interval[1])}]" if interval else text
+
+
+def render_table_md(table: Table, with_ci: bool = False) -> str:
+    headers = [AXIS_LABELS.get(a, a) for a in table.row_axes] + [col_label(table.col_axes, c) for c in table.cols]
+    body = []
+    for row, texts in zip(table.rows, row_labels(table.row_axes, table.rows)):
+        body.append(texts + [cell_md(table.cell(row, col), table.k, with_ci) for col in table.cols])
+    align = ["l"] * len(table.row_axes) + ["r"] * len(table.cols)
+    return f"{md_table(headers, body, align)}\n\n{md_escape(table_caption(table, with_ci))}"
+
+
+def render_counts_md(counts: CountTable) -> str:
+    if not counts.rows:
+        return "_none_"
+    headers = [AXIS_LABELS.get(a, a) for a in counts.row_axes] + list(counts.columns) + ["total"]
+    body = []
+    for row, texts in zip([r for r, _ in counts.rows], row_labels(counts.row_axes, [r for r, _ in counts.rows])):
+        counter = dict(counts.rows)[row]
+        body.append(texts + [str(counter.get(c, 0)) for c in counts.columns] + [str(sum(counter.values()))])
+    return md_table(headers, body, ["l"] * len(counts.row_axes) + ["r"] * (len(counts.columns) + 1))
+
+
+USAGE_HEADERS = ("samples", "tokens in", "tokens out", "latency mean (s)", "latency p95 (s)", "cost (USD)")
+
+
+def usage_cells(row: UsageRow) -> list[str]:
+    cost = "" if row.cost_usd is None else f"{row.cost_usd:.4f}"
+    return [str(row.samples), str(row.prompt_tokens), str(row.completion_tokens), f"{row.latency_mean_s:.2f}",
+            f"{row.latency_p95_s:.2f}", cost]
+
+
+def render_usage_md(rows: Sequence[UsageRow], axes: Sequence[str]) -> str:
+    headers = [AXIS_LABELS.get(a, a) for a in axes] + list(USAGE_HEADERS)
+    body = [[label(a, v) for a, v in zip(axes, row.group)] + usage_cells(row) for row in rows]
+    return md_table(headers, body, ["l"] * len(axes) + ["r"] * len(USAGE_HEADERS))
+
+
+SUMMARY_SHAPE = Shape(rows=(("functionality", True), ("pair", True), ("framework", True), ("retrieval", False),
+                            ("model", True)),
+                      cols=(("temperature", True), ("setting", True)))
+
+
+def render_summary_markdown(records: Sequence[SampleRecord], ks: Sequence[int] = (1, 3),
+                            spec: RunSpec | None = None) -> str:
+    """The compact table printed at the end of a run: one row per task group and model, columns temperature x setting,
+    each cell 'pass@k1 / pass@k2 / ...' in % over the group's tasks."""
+    if not records:
+        return "_no samples recorded_"
+    ks = tuple(ks)
+    table = layout_table("summary", "Summary", cell_stats(records, ks), SUMMARY_SHAPE, ks[-1], spec)
+    headers = ["Task group" if a == "functionality" else AXIS_LABELS.get(a, a) for a in table.row_axes]
+    headers += [col_label(table.col_axes, c) for c in table.cols]
+    body = []
+    for row, texts in zip(table.rows, row_labels(table.row_axes, table.rows)):
+        cells = [table.cell(row, col) for col in table.cols]
+        body.append(texts + [" / ".join(fmt_percent(c.pass_at.get(k)) for k in ks) if c else "" for c in cells])
+    legend = " / ".join(f"Pass@{k}" for k in ks)
+    return f"{md_table(headers, body, ['l'] * len(table.row_axes) + ['r'] * len(table.cols))}\n\n" \
+           f"{md_escape(f'Cells: {legend} (%) over the tasks of the row; – where fewer than k samples.')}"

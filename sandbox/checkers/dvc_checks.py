@@ -1,0 +1,483 @@
+"""Data versioned with DVC: the data paths are tracked by DVC files committed to git, the data itself is
+not in git (nor left to git-lfs), and its objects were pushed to a configured DVC remote.
+
+Everything is read from the work dir without running anything it configured: the git repository through
+read-only `git` plumbing with hooks, fsmonitor, replace refs and outside config switched off; the `.dvc`
+files, `dvc.lock` and `.dvc/config` as plain YAML/INI; the remote as a directory of content-addressed files.
+Only the optional cross-check with DVC's own `status(cloud=True)` runs DVC, and it does so in the sandbox
+through `ctx.run_probe`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import CheckContext, Checker, checker
+
+log = logging.getLogger(__name__)
+
+# work dir folders that never hold the project's data or tracking files
+SKIP_DIRS = {".git", ".dvc", ".adaptbench", ".home", ".tmp", ".dvc-site-cache", "__pycache__"}
+MAX_TRACKING_FILES = 500
+LFS_POINTER_PREFIX = b"version https://git-lfs"
+GIT_TIMEOUT_S = 60
+
+
+class DvcTrackingArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paths: list[str] = Field(min_length=1)  # data the script versions, relative to the work dir (globs allowed)
+    remote: str | None = None  # the DVC remote must have this name (default: the default remote)
+    remote_path: str | None = None  # the remote must be this local directory (relative to the work dir)
+    tag: str | None = None  # this git tag must point at a commit holding the current tracking files
+    cloud_status: bool = True  # cross-check with DVC's own status(cloud=True), run in the sandbox
+
+
+class Problem(Exception):
+    """One failed requirement: a code from this module and what a person reads."""
+
+    def __init__(self, code: str, reason: str, **details: Any):
+        super().__init__(reason)
+        self.code, self.reason, self.details = code, reason, details
+
+
+@dataclass(frozen=True)
+class Out:
+    """One DVC output: `path` relative to the work dir (posix), from the tracking file `source`."""
+
+    path: str
+    source: str
+    md5: str | None
+    legacy: bool  # DVC 2.x hash: objects at <remote>/<2>/<rest> instead of <remote>/files/md5/<2>/<rest>
+    cache: bool = True
+    push: bool = True
+    remote: str | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.md5 and self.md5.endswith(".dir"))
+
+    def covers(self, path: str) -> bool:
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/")
+
+
+@dataclass
+class State:
+    """What the checks found out so far; later checks build on it."""
+
+    files: list[str] = field(default_factory=list)
+    outs: dict[str, Out] = field(default_factory=dict)  # data file -> the out tracking it
+    head: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (blob sha, size) in HEAD
+    remote_name: str | None = None
+    remote_dir: Path | None = None
+
+
+# ---------------------------------------------------------------- the checker
+
+
+@checker("dvc_tracking")
+class DvcTrackingChecker(Checker):
+    Args = DvcTrackingArgs
+    version = 1
+
+    def check(self, ctx: CheckContext):
+        workdir = Path(ctx.workdir).resolve()
+        git = GitReader(workdir)
+        state = State()
+        steps = (self._initialised, self._tracked, self._committed, self._not_in_git, self._no_lfs,
+                 self._remote, self._pushed, self._fresh, self._tagged)
+        try:
+            for step in steps:
+                step(workdir, git, state)
+            if self.args.cloud_status:
+                self._cloud_status(ctx, state)
+        except Problem as problem:
+            return self.fail(problem.code, problem.reason, **problem.details)
+        tracking = sorted({out.source for out in state.outs.values()})
+        return self.ok(f"{len(state.files)} data file(s) tracked by {', '.join(tracking)}, committed to git and "
+                       f"pushed to DVC remote '{state.remote_name}'", files=state.files, tracking=tracking)
+
+    # -- each step raises Problem or records what the next steps need
+
+    def _initialised(self, workdir: Path, git: GitReader, state: State) -> None:
+        if not (workdir / ".dvc").is_dir() or (workdir / ".dvc").is_symlink():
+            raise Problem("dvc.not_initialised", "the work dir is not a DVC repository (no .dvc/ folder): "
+                          "DVC was never initialised (`dvc init` / `dvc.repo.Repo.init()`)")
+        if not git.is_repo():
+            raise Problem("dvc.not_committed", "the work dir is no longer a git repository: the DVC files "
+                          "cannot have been committed")
+
+    def _tracked(self, workdir: Path, git: GitReader, state: State) -> None:
+        state.files = expand_paths(workdir, self.args.paths)
+        if not state.files:
+            raise Problem("dvc.not_tracked", f"no data file matches {self.args.paths} in the work dir")
+        outs = load_outs(workdir)
+        untracked = []
+        for path in state.files:
+            out = next((o for o in outs if o.covers(path)), None)
+            if out is None:
+                untracked.append(path)
+            else:
+                state.outs[path] = out
+        if untracked:
+            raise Problem("dvc.not_tracked", f"not tracked by any .dvc file or dvc.lock output: {', '.join(untracked)}",
+                          untracked=untracked)
+        uncached = sorted({o.path for o in state.outs.values() if not o.cache or not o.md5})
+        if uncached:
+            raise Problem("dvc.not_tracked", f"DVC does not store the content of {', '.join(uncached)} "
+                          "(cache: false or no hash recorded)", outs=uncached)
+
+    def _committed(self, workdir: Path, git: GitReader, state: State) -> None:
+        state.head = git.tree("HEAD")
+        if not state.head:
+            raise Problem("dvc.not_committed", "the git repository has no commit")
+        needed = sorted({o.source for o in state.outs.values()})
+        missing = [p for p in [*needed, ".dvc/config"] if p not in state.head]  # no DVC repo in a clone without it
+        changed = [p for p in needed if p in state.head and state.head[p][0] != blob_sha(workdir / p)]
+        if missing or changed:
+            reason = "; ".join(filter(None, (
+                missing and f"not committed to git: {', '.join(missing)}",
+                changed and f"changed since the last commit: {', '.join(changed)}")))
+            raise Problem("dvc.not_committed", reason, missing=missing, changed=changed)
+
+    def _not_in_git(self, workdir: Path, git: GitReader, state: State) -> None:
+        at_path = [p for p in state.head if any(out.covers(p) for out in state.outs.values())]
+        pointers = [p for p in at_path if git.is_lfs_pointer(*state.head[p])]
+        if pointers:
+            raise Problem("dvc.lfs_left", f"git-lfs pointers still committed for: {', '.join(pointers)}",
+                          paths=pointers)
+        by_sha = {blob_sha(workdir / p): p for p in state.files if (workdir / p).stat().st_size > 0}
+        copies = sorted({p for p, (sha, _) in state.head.items() if sha in by_sha} | set(at_path))
+        if copies:
+            raise Problem("dvc.data_in_git", f"the data is still committed to git: {', '.join(copies[:10])}",
+                          paths=copies)
+
+    def _no_lfs(self, workdir: Path, git: GitReader, state: State) -> None:
+        rules = [(p, line) for p in state.head if PurePosixPath(p).name == ".gitattributes"
+                 for line in git.read_blob(state.head[p][0]).decode(errors="replace").splitlines()
+                 if "filter=lfs" in line.split("#")[0]]
+        caught = sorted({f"{attr_file}: {line.strip()}" for attr_file, line in rules
+                         for path in state.files if attribute_matches(attr_file, line, path)})
+        if caught:
+            raise Problem("dvc.lfs_left", f"git-lfs rules still cover the DVC-tracked data: {'; '.join(caught)}",
+                          rules=caught)
+
+    def _remote(self, workdir: Path, git: GitReader, state: State) -> None:
+        config = read_dvc_config(workdir)
+        remotes = config["remotes"]
+        wanted = {o.remote for o in state.outs.values() if o.remote} or {self.args.remote or config["default"]}
+        if wanted == {None}:
+            wanted = set(remotes) if len(remotes) == 1 else set()
+        if len(wanted) != 1 or not remotes.keys() >= wanted:
+            raise Problem("dvc.no_remote", _no_remote_reason(self.args.remote, remotes, wanted), remotes=remotes)
+        state.remote_name = wanted.pop()
+        state.remote_dir = self._remote_dir(workdir, state.remote_name, remotes[state.remote_name])
+
+    def _remote_dir(self, workdir: Path, name: str, url: str) -> Path:
+        if "://" in url and not url.startswith("file://"):
+            raise Problem("dvc.no_remote", f"DVC remote '{name}' is '{url}', not a local directory as the task asks")
+        path = Path(url.removeprefix("file://"))
+        path = (path if path.is_absolute() else workdir / ".dvc" / path).resolve()
+        if self.args.remote_path and path != (workdir / self.args.remote_path).resolve():
+            raise Problem("dvc.no_remote", f"DVC remote '{name}' points to {_show(path, workdir)}, "
+                          f"not to ./{self.args.remote_path} as the task asks")
+        if not is_inside(path, workdir):
+            raise Problem("dvc.no_remote", f"DVC remote '{name}' points outside the work dir ({path})")
+        return path
+
+    def _pushed(self, workdir: Path, git: GitReader, state: State) -> None:
+        missing: list[str] = []
+        for out in unique_outs(state):
+            missing += [f"{out.path} ({key})" for key in missing_objects(state.remote_dir, out, workdir)]
+        if missing:
+            raise Problem("dvc.not_pushed", f"objects missing from DVC remote '{state.remote_name}' "
+                          f"({_show(state.remote_dir, workdir)}): {', '.join(missing[:10])}", missing=missing)
+
+    def _fresh(self, workdir: Path, git: GitReader, state: State) -> None:
+        stale = [p for p in state.files if not matches_recorded_hash(workdir, p, state.outs[p], state.remote_dir)]
+        if stale:
+            raise Problem("dvc.stale", f"the data changed after DVC recorded it (re-run dvc add/commit): "
+                          f"{', '.join(stale)}", paths=stale)
+
+    def _tagged(self, workdir: Path, git: GitReader, state: State) -> None:
+        if not self.args.tag:
+            return
+        tree = git.tree(f"refs/tags/{self.args.tag}^{{commit}}")
+        if not tree:
+            raise Problem("dvc.no_tag", f"there is no git tag '{self.args.tag}'")
+        sources = sorted({o.source for o in state.outs.values()})
+        outdated = [s for s in sources if tree.get(s, ("",))[0] != state.head[s][0]]
+        if outdated:
+            raise Problem("dvc.no_tag", f"tag '{self.args.tag}' does not hold the current version of "
+                          f"{', '.join(outdated)}", outdated=outdated)
+
+    def _cloud_status(self, ctx: CheckContext, state: State) -> None:
+        targets = sorted({o.source for o in state.outs.values() if o.source.endswith(".dvc")})
+        answer = ctx.run_probe(STATUS_PROBE.format(targets=json.dumps(targets), remote=json.dumps(state.remote_name)))
+        if "dvc_error" in answer:
+            raise Problem("dvc.status_error", f"DVC cannot compute the repository's status: {answer['dvc_error']}")
+        if "status" not in answer:
+            raise Problem("harness_error", f"the DVC status probe failed: {answer.get('error', answer)}")
+        if answer["status"]:
+            raise Problem("dvc.not_pushed", f"DVC reports the remote out of sync: {answer['status']}",
+                          status=answer["status"])
+
+
+STATUS_PROBE = '''\
+import json
+try:
+    from dvc.repo import Repo
+    with Repo(".") as repo:
+        status = repo.status(targets={targets} or None, cloud=True, remote={remote})
+    print(json.dumps({{"status": status}}, default=str))
+except Exception as exc:
+    print(json.dumps({{"dvc_error": f"{{type(exc).__name__}}: {{exc}}"}}))
+'''
+
+
+def _no_remote_reason(asked: str | None, remotes: dict[str, str], wanted: set) -> str:
+    if not remotes:
+        return "no DVC remote is configured (.dvc/config has no ['remote \"...\"'] section)"
+    if asked and asked not in remotes:
+        return f"no DVC remote named '{asked}' (configured: {', '.join(remotes)})"
+    if len(wanted) > 1:
+        return f"the outputs use different remotes ({', '.join(sorted(map(str, wanted)))})"
+    return f"several DVC remotes ({', '.join(remotes)}) and no default one (core.remote)"
+
+
+def _show(path: Path, workdir: Path) -> str:
+    return f"./{path.relative_to(workdir)}" if is_inside(path, workdir) else str(path)
+
+
+# ---------------------------------------------------------------- the work dir
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def expand_paths(workdir: Path, patterns: list[str]) -> list[str]:
+    """Data files named by the patterns (directories expand to the files under them), relative posix paths."""
+    found: set[str] = set()
+    for pattern in patterns:
+        for match in workdir.glob(pattern):
+            for path in ([match] if match.is_file() else sorted(match.rglob("*"))):
+                rel = path.relative_to(workdir)
+                if path.is_file() and rel.parts[0] not in SKIP_DIRS and is_inside(path, workdir):
+                    found.add(rel.as_posix())
+    return sorted(found)
+
+
+def tracking_files(workdir: Path) -> list[Path]:
+    """`.dvc` files and `dvc.lock` files of the workspace (no symlinks followed)."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(workdir):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not (Path(root) / d).is_symlink()]
+        found += [Path(root) / f for f in files if f.endswith(".dvc") or f == "dvc.lock"]
+        if len(found) > MAX_TRACKING_FILES:
+            break
+    return sorted(p for p in found if p.is_file() and not p.is_symlink())
+
+
+def load_outs(workdir: Path) -> list[Out]:
+    outs: list[Out] = []
+    for path in tracking_files(workdir):
+        try:
+            doc = yaml.safe_load(path.read_text(errors="replace")) or {}
+        except yaml.YAMLError as exc:
+            log.info("unreadable DVC file %s: %s", path, exc)
+            continue
+        if not isinstance(doc, dict):
+            continue
+        entries = doc.get("outs", []) if path.name != "dvc.lock" else [
+            o for stage in (doc.get("stages") or {}).values() if isinstance(stage, dict) for o in stage.get("outs", [])]
+        outs += [o for o in (_out(workdir, path, e) for e in entries if isinstance(e, dict)) if o]
+    return outs
+
+
+def _out(workdir: Path, tracking: Path, entry: dict[str, Any]) -> Out | None:
+    if not isinstance(entry.get("path"), str):
+        return None
+    target = Path(os.path.normpath(tracking.parent / entry["path"]))
+    if not is_inside(target, workdir):
+        return None
+    md5 = entry.get("md5")
+    return Out(path=target.relative_to(workdir).as_posix(), source=tracking.relative_to(workdir).as_posix(),
+               md5=md5 if isinstance(md5, str) else None, legacy=entry.get("hash") != "md5",
+               cache=entry.get("cache", True) is not False, push=entry.get("push", True) is not False,
+               remote=entry.get("remote") if isinstance(entry.get("remote"), str) else None)
+
+
+def unique_outs(state: State) -> list[Out]:
+    return sorted(set(state.outs.values()), key=lambda o: (o.source, o.path))
+
+
+def read_dvc_config(workdir: Path) -> dict[str, Any]:
+    """Remotes (name -> url) and the default remote, from .dvc/config overlaid by .dvc/config.local."""
+    from configobj import ConfigObj, ConfigObjError
+
+    remotes: dict[str, str] = {}
+    default = None
+    for name in ("config", "config.local"):
+        path = workdir / ".dvc" / name
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:
+            conf = ConfigObj(str(path), interpolation=False, list_values=False, file_error=True)
+        except (ConfigObjError, OSError) as exc:
+            log.info("unreadable DVC config %s: %s", path, exc)
+            continue
+        for section, values in conf.items():
+            parts = section.split('"')
+            if section.startswith("remote ") and len(parts) >= 2 and isinstance(values, dict) and "url" in values:
+                remotes[parts[1]] = str(values["url"])
+        default = (conf.get("core") or {}).get("remote", default)
+    return {"remotes": remotes, "default": default}
+
+
+# ---------------------------------------------------------------- hashes and the remote
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def blob_sha(path: Path) -> str:
+    """The git blob id the file's content would have (sha1 object format)."""
+    if not path.is_file():
+        return ""
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def object_path(storage: Path, md5: str, legacy: bool) -> Path:
+    return (storage if legacy else storage / "files" / "md5") / md5[:2] / md5[2:]
+
+
+def stored_object(storage: Path | None, md5: str, legacy: bool, workdir: Path) -> Path | None:
+    """The object file, if present with the content its name claims."""
+    if storage is None:
+        return None
+    path = object_path(storage, md5, legacy)
+    if not path.is_file() or not is_inside(path, workdir):
+        return None
+    return path if file_md5(path) == md5.removesuffix(".dir") else None
+
+
+def read_manifest(path: Path | None) -> list[dict[str, Any]] | None:
+    if path is None:
+        return None
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else None
+
+
+def missing_objects(remote: Path, out: Out, workdir: Path) -> list[str]:
+    """The object keys of `out` that are not (correctly) in the remote."""
+    if not out.push:
+        return [f"{out.md5}: push: false"]
+    if stored_object(remote, out.md5, out.legacy, workdir) is None:
+        return [out.md5]
+    if not out.is_dir:
+        return []
+    manifest = read_manifest(object_path(remote, out.md5, out.legacy)) or []
+    return [str(e.get("relpath")) for e in manifest
+            if stored_object(remote, str(e.get("md5", "")), out.legacy, workdir) is None]
+
+
+def matches_recorded_hash(workdir: Path, path: str, out: Out, remote: Path | None) -> bool:
+    actual = file_md5(workdir / path)
+    if not out.is_dir:
+        return actual == out.md5
+    cache = workdir / ".dvc" / "cache"
+    manifest = (read_manifest(stored_object(remote, out.md5, out.legacy, workdir))
+                or read_manifest(stored_object(cache, out.md5, out.legacy, workdir)))
+    if manifest is None:
+        return False
+    relpath = PurePosixPath(path).relative_to(out.path).as_posix()
+    return any(e.get("relpath") == relpath and e.get("md5") == actual for e in manifest)
+
+
+# ---------------------------------------------------------------- git, read-only
+
+
+def attribute_matches(attr_file: str, line: str, path: str) -> bool:
+    """Whether a .gitattributes line's pattern applies to `path` (the common cases of gitattributes(5))."""
+    fields = line.split("#")[0].split()
+    if not fields:
+        return False
+    base = PurePosixPath(attr_file).parent.as_posix()
+    if base != "." and not path.startswith(base + "/"):
+        return False
+    rel = path if base == "." else path[len(base) + 1:]
+    pattern = fields[0]
+    if "/" not in pattern:  # a bare name pattern matches the file name at any depth
+        return fnmatch.fnmatchcase(PurePosixPath(rel).name, pattern)
+    pattern = pattern.lstrip("/")
+    return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern.replace("**/", ""))
+
+
+class GitReader:
+    """Read-only git plumbing on the work dir's repository; nothing the repository configures gets run."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.git_dir = workdir / ".git"
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1",
+                    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_NO_REPLACE_OBJECTS": "1", "GIT_OPTIONAL_LOCKS": "0",
+                    "GIT_TERMINAL_PROMPT": "0", "HOME": str(workdir / ".home"), "LC_ALL": "C"}
+
+    def is_repo(self) -> bool:
+        return self.git_dir.is_dir() and not self.git_dir.is_symlink() and self._run("rev-parse", "--git-dir") is not None
+
+    def tree(self, rev: str) -> dict[str, tuple[str, int]]:
+        """path -> (blob sha, size) for every blob of the commit `rev`; {} when there is no such commit."""
+        out = self._run("ls-tree", "-r", "-l", "-z", "--full-tree", rev)
+        entries: dict[str, tuple[str, int]] = {}
+        for record in (out or b"").split(b"\0"):
+            meta, _, path = record.partition(b"\t")
+            parts = meta.split()
+            if len(parts) == 4 and parts[1] == b"blob":
+                size = int(parts[3]) if parts[3].isdigit() else 0
+                entries[path.decode(errors="surrogateescape")] = (parts[2].decode(), size)
+        return entries
+
+    def read_blob(self, sha: str) -> bytes:
+        return self._run("cat-file", "blob", sha) or b""
+
+    def is_lfs_pointer(self, sha: str, size: int) -> bool:
+        return size < 1024 and self.read_blob(sha).startswith(LFS_POINTER_PREFIX)
+
+    def _run(self, *args: str) -> bytes | None:
+        argv = ["git", "-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
+                f"--git-dir={self.git_dir}", f"--work-tree={self.workdir}", *args]
+        try:
+            done = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True, timeout=GIT_TIMEOUT_S,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("git %s failed: %s", args[0], exc)
+            return None
+        return done.stdout if done.returncode == 0 else None

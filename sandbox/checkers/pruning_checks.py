@@ -1,0 +1,329 @@
+"""During-training pruning (NNCF or torch.nn.utils.prune), judged from what the script did and left behind.
+
+Two sources of evidence, neither of them the script's own output:
+
+* a probe (sitecustomize) that watches every optimizer step. torch's global registration hooks tell it which
+  modules received a torch-prune mask (`<name>_mask` buffer beside a `<name>_orig` parameter) and which models
+  received an NNCF hook storage (`__nncf_hooks`); a global optimizer pre-step hook then measures, for the
+  parameters that optimizer is about to update, how many carry a mask and how sparse the masks are. Pruning
+  that only happens after the last step, or on a copy of the model, is never seen at a step.
+* the saved model file (`torch.load(weights_only=True)`: a state_dict is data), whose effective sparsity over
+  weight tensors (>= 2-D) is computed from `_orig`*`_mask`, NNCF `binary_mask` buffers, or plain zeros.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import CheckContext, Checker, checker
+
+log = logging.getLogger(__name__)
+
+STEP_EVENT = "pruning_step"
+TORCH_MASK_EVENT = "pruning_torch_mask"
+NNCF_STORAGE_EVENT = "pruning_nncf_storage"
+ZERO_ACTIVITY = 0.05  # exact zeros in updated weights this common only come from pruning (e.g. prune + remove)
+
+PROBE = r'''
+import weakref as _pr_weakref
+
+
+class _PrState:
+    torch_modules = _pr_weakref.WeakSet()  # modules that received a torch.nn.utils.prune mask
+    nncf_models = _pr_weakref.WeakSet()  # models that received an NNCF hook storage
+    seen = set()
+    step = 0
+    last = None
+
+
+def _pr_on_buffer(module, name, buffer):
+    if name.endswith("_mask") and (name[:-5] + "_orig") in getattr(module, "_parameters", {}):
+        _PrState.torch_modules.add(module)
+        key = ("torch", id(module), name)
+        if key not in _PrState.seen:
+            _PrState.seen.add(key)
+            _adaptbench_event("pruning_torch_mask", module=type(module).__name__, tensor=name[:-5],
+                              step=_PrState.step)
+
+
+def _pr_on_module(parent, name, child):
+    if name == "__nncf_hooks" and child is not None:
+        _PrState.nncf_models.add(parent)
+        key = ("nncf", id(parent))
+        if key not in _PrState.seen:
+            _PrState.seen.add(key)
+            _adaptbench_event("pruning_nncf_storage", model=type(parent).__name__, step=_PrState.step)
+
+
+def _pr_torch_masks(params):
+    """(masked tensors, masked elements, pruned elements) over optimised `_orig` parameters."""
+    n = total = pruned = 0
+    for module in list(_PrState.torch_modules):
+        for pname, param in list(module._parameters.items()):
+            if not pname.endswith("_orig") or id(param) not in params:
+                continue
+            mask = module._buffers.get(pname[:-5] + "_mask")
+            if mask is None:
+                continue
+            n += 1
+            total += mask.numel()
+            pruned += int((mask == 0).sum())
+    return n, total, pruned
+
+
+def _pr_nncf_mask(hook):
+    mask = getattr(hook, "binary_mask", None)
+    if mask is not None:
+        return mask.bool()
+    logits = getattr(hook, "mask", None)  # regularization-based: a learnt logit per weight
+    if logits is not None and hasattr(logits, "sigmoid"):
+        return logits.detach().sigmoid() > 0.5
+    return None
+
+
+def _pr_nncf_masks(params):
+    n = total = pruned = 0
+    for model in list(_PrState.nncf_models):
+        storage = model._modules.get("__nncf_hooks")
+        if storage is None:
+            continue
+        for hname, hook in storage.named_modules():
+            parts = hname.split(".")
+            if len(parts) < 3 or "__" not in parts[-2]:
+                continue
+            mask = _pr_nncf_mask(hook)
+            if mask is None:
+                continue
+            try:
+                param = model.get_parameter(parts[-2].rsplit("__", 1)[0].replace(":", "."))
+            except (AttributeError, ValueError):
+                continue
+            if id(param) not in params:
+                continue
+            n += 1
+            total += mask.numel()
+            pruned += int((~mask).sum())
+    return n, total, pruned
+
+
+def _pr_zero_fraction(tensors):
+    total = zeros = 0
+    for t in tensors:
+        if t.dim() >= 2 and t.is_floating_point():
+            total += t.numel()
+            zeros += int((t.detach() == 0).sum())
+    return zeros / total if total else 0.0
+
+
+def _pr_sampled(step):
+    return step <= 20 or (step <= 200 and step % 10 == 0) or step % 100 == 0
+
+
+def _pr_pre_step(optimizer, args, kwargs):
+    _PrState.step += 1
+    tensors = [p for group in optimizer.param_groups for p in group["params"]]
+    params = {id(p) for p in tensors}
+    tn, ttotal, tpruned = _pr_torch_masks(params)
+    nn_, ntotal, npruned = _pr_nncf_masks(params)
+    state = dict(opt_params=len(tensors), torch_masked=tn, torch_sparsity=round(tpruned / ttotal, 4) if ttotal else 0.0,
+                 nncf_masked=nn_, nncf_sparsity=round(npruned / ntotal, 4) if ntotal else 0.0,
+                 zero_fraction=round(_pr_zero_fraction(tensors), 4))
+    coarse = (len(tensors), tn, nn_, state["torch_sparsity"] // 0.01, state["nncf_sparsity"] // 0.01,
+              state["zero_fraction"] >= 0.05)
+    if coarse != _PrState.last or _pr_sampled(_PrState.step):
+        _adaptbench_event("pruning_step", step=_PrState.step, optimizer=type(optimizer).__name__, **state)
+    _PrState.last = coarse
+
+
+def _pr_install(torch_module):
+    import torch.nn.modules.module as _m
+    import torch.optim.optimizer as _o
+
+    _m.register_module_buffer_registration_hook(_pr_on_buffer)
+    _m.register_module_module_registration_hook(_pr_on_module)
+    _o.register_optimizer_step_pre_hook(_pr_pre_step)
+
+
+_adaptbench_on_import("torch", _pr_install)
+'''
+
+
+class PruningArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["nncf", "torch_prune"]
+    min_sparsity: float = Field(0.2, ge=0.0, le=1.0)  # over all weight tensors (>= 2-D) in the saved model
+    max_sparsity: float = Field(0.99, ge=0.0, le=1.0)  # an all-zero model is not a pruned model
+    model_file: str = "model.pt"
+
+
+@dataclass
+class Observed:
+    """What the probe saw while the script ran."""
+
+    steps: int = 0
+    torch_used: bool = False
+    nncf_used: bool = False
+    active: dict[str, list[int]] = field(default_factory=lambda: {"nncf": [], "torch_prune": []})
+    probe_errors: list[str] = field(default_factory=list)
+
+    def method_seen(self, method: str) -> bool:
+        return self.nncf_used if method == "nncf" else self.torch_used
+
+    def summary(self) -> dict[str, Any]:
+        return {"optimizer_steps": self.steps, "torch_prune_used": self.torch_used, "nncf_used": self.nncf_used,
+                "steps_pruned": {m: len(s) for m, s in self.active.items()},
+                "first_pruned_step": {m: (s[0] if s else None) for m, s in self.active.items()}}
+
+
+def observe(events: list[dict[str, Any]]) -> Observed:
+    seen = Observed()
+    for e in events:
+        kind = e.get("kind")
+        if kind == TORCH_MASK_EVENT:
+            seen.torch_used = True
+        elif kind == NNCF_STORAGE_EVENT:
+            seen.nncf_used = True
+        elif kind == STEP_EVENT:
+            seen.steps = max(seen.steps, int(e.get("step", 0)))
+            for method in _active_methods(e, seen):
+                seen.active[method].append(int(e.get("step", 0)))
+        elif kind == "probe_error":
+            seen.probe_errors.append(str(e.get("error")))
+    return seen
+
+
+def _active_methods(e: dict[str, Any], seen: Observed) -> list[str]:
+    """Methods whose pruning acted on the parameters updated at this step."""
+    zeros = float(e.get("zero_fraction", 0)) >= ZERO_ACTIVITY
+    out = []
+    if (e.get("nncf_masked", 0) and e.get("nncf_sparsity", 0) > 0) or (zeros and seen.nncf_used):
+        out.append("nncf")
+    if (e.get("torch_masked", 0) and e.get("torch_sparsity", 0) > 0) or (zeros and seen.torch_used):
+        out.append("torch_prune")
+    return out
+
+
+@checker("pruning")
+class PruningChecker(Checker):
+    Args = PruningArgs
+    version = 1
+    probe = PROBE
+
+    def check(self, ctx: CheckContext):
+        method, other = self.args.method, ("torch_prune" if self.args.method == "nncf" else "nncf")
+        seen = observe(ctx.events)
+        saved = load_sparsity(ctx.workdir / self.args.model_file)
+        details = {"observed": seen.summary(), "saved": saved.summary(), "probe_errors": seen.probe_errors[:3]}
+        if saved.error:
+            return self.fail("pruning.no_model_file", saved.error, **details)
+        if not (seen.torch_used or seen.nncf_used) and saved.sparsity < ZERO_ACTIVITY:
+            return self.fail("pruning.none", "no pruning happened: no pruning mask was ever attached to a model and "
+                             f"{self.args.model_file} has {saved.sparsity:.1%} zero weights", **details)
+        if not seen.method_seen(method):
+            how = _NAMES[other] if seen.method_seen(other) else "hand-written code (zeroed weights)"
+            return self.fail("pruning.wrong_method", f"the model was pruned with {how}, but {_NAMES[method]} "
+                             "was asked for and never attached a pruning mask", **details)
+        if seen.steps == 0:
+            return self.fail("pruning.not_during_training", "no optimizer step was observed: the model was not "
+                             "trained with a torch optimizer", **details)
+        if not seen.active[method]:
+            return self.fail("pruning.not_during_training", f"none of the {seen.steps} optimizer steps updated "
+                             f"weights pruned by {_NAMES[method]}: pruning happened after training, on another "
+                             "model, or not at all", **details)
+        return self._judge_sparsity(saved, seen, method, details)
+
+    def _judge_sparsity(self, saved: "SavedSparsity", seen: Observed, method: str, details: dict[str, Any]):
+        if saved.sparsity < self.args.min_sparsity:
+            return self.fail("pruning.low_sparsity", f"{self.args.model_file} is {saved.sparsity:.1%} sparse; "
+                             f"at least {self.args.min_sparsity:.0%} expected", **details)
+        if saved.sparsity > self.args.max_sparsity:
+            return self.fail("pruning.too_sparse", f"{self.args.model_file} is {saved.sparsity:.1%} sparse: "
+                             "almost every weight is zero", **details)
+        steps = seen.active[method]
+        return self.ok(f"{_NAMES[method]} pruning active at {len(steps)} sampled optimizer step(s) of "
+                       f"{seen.steps} (from step {steps[0]}); {self.args.model_file} is {saved.sparsity:.1%} sparse",
+                       **details)
+
+
+_NAMES = {"nncf": "NNCF", "torch_prune": "torch.nn.utils.prune"}
+
+
+# ---------------------------------------------------------------- the saved model
+
+SKIP_IN_CHECKPOINT = re.compile(r"optim|sched", re.I)  # optimizer moments are not weights
+NNCF_MASK = re.compile(r"^(?P<prefix>.*?)__nncf_hooks\.(pre|post)_hooks\.(?P<op>[^.]+)__\d+\.\d+\.(?P<kind>binary_mask|mask)$")
+
+
+@dataclass
+class SavedSparsity:
+    sparsity: float = 0.0
+    weights: int = 0  # elements in weight tensors (>= 2-D, floating point)
+    zeros: int = 0
+    masks: dict[str, int] = field(default_factory=dict)  # how many masks of each kind the file holds
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"sparsity": round(self.sparsity, 4), "weights": self.weights, "zeros": self.zeros,
+                "masks": self.masks, "error": self.error}
+
+
+def load_sparsity(path: Path) -> SavedSparsity:
+    if not path.is_file():
+        return SavedSparsity(error=f"the pruned model was not saved to {path.name}")
+    tensors, error = _load_tensors(path)
+    if error:
+        return SavedSparsity(error=error)
+    effective, masks = effective_weights(tensors)
+    weights = [t for t in effective.values() if t.dim() >= 2 and t.is_floating_point()]
+    if not weights:
+        return SavedSparsity(error=f"{path.name} holds no weight tensors (expected the model's state_dict)")
+    total = sum(t.numel() for t in weights)
+    zeros = sum(int((t == 0).sum()) for t in weights)
+    return SavedSparsity(sparsity=zeros / total, weights=total, zeros=zeros, masks=masks)
+
+
+def _load_tensors(path: Path) -> tuple[dict[str, Any], str | None]:
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a pickled module, a corrupt file...
+        return {}, (f"{path.name} cannot be loaded as data (torch.load(weights_only=True)): {type(exc).__name__}; "
+                    "save the model's state_dict(), not the model object")
+    flat: dict[str, Any] = {}
+    _flatten(obj, "", flat, torch.Tensor)
+    return flat, None
+
+
+def _flatten(obj: Any, prefix: str, out: dict[str, Any], tensor_type: type) -> None:
+    """A state_dict, or a checkpoint dict holding one (e.g. {"model_state_dict": ..., "epoch": 3})."""
+    if isinstance(obj, tensor_type):
+        out[prefix.rstrip(".")] = obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            if not SKIP_IN_CHECKPOINT.search(str(key)):
+                _flatten(value, f"{prefix}{key}.", out, tensor_type)
+
+
+def effective_weights(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+    """Weights as the pruned model uses them: torch `_orig * _mask`, NNCF `weight * mask`, else as saved."""
+    out = {k: v for k, v in tensors.items() if not k.endswith("_mask") and not NNCF_MASK.match(k)}
+    masks = {"torch": 0, "nncf": 0}
+    for key, mask in tensors.items():
+        if key.endswith("_mask") and key[:-5] + "_orig" in tensors:
+            base = key[:-5]
+            out.pop(base + "_orig", None)
+            out[base] = tensors[base + "_orig"] * (mask != 0)
+            masks["torch"] += 1
+        elif (m := NNCF_MASK.match(key)) and (target := m["prefix"] + m["op"].replace(":", ".")) in tensors:
+            keep = mask.bool() if m["kind"] == "binary_mask" else mask.float().sigmoid() > 0.5
+            if keep.shape == tensors[target].shape:
+                out[target] = tensors[target] * keep
+                masks["nncf"] += 1
+    return out, masks

@@ -1,0 +1,89 @@
+"""The run loop end to end on fast synthetic tasks: oracle passes everywhere, identity nowhere; a rerun does no work;
+a run killed with SIGKILL half-way resumes to exactly the samples of an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark.cache import Cache
+from benchmark.matrix import make_spec
+from benchmark.metrics import cells
+from benchmark.runlog import read_samples
+from benchmark.runner import Runner
+from benchmark.tasks import load_tasks
+from benchmark.types import RuntimeConfig, Setting
+
+def _run(tasks_dir, tmp_path, models=("oracle", "identity"), run_id="r1", cache_name="cache"):
+    tasks = load_tasks(tasks_dir=tasks_dir)
+    spec = make_spec(tasks, models, [0.0, 1.0], [Setting.zero_shot, Setting.docprompt], 3, run_id=run_id)
+    runner = Runner(spec, tasks, tmp_path / "runs" / run_id, Cache(tmp_path / cache_name),
+                    RuntimeConfig(workers=2, progress=False))
+    return runner, runner.run()
+
+
+def test_oracle_passes_every_cell_and_identity_none(tasks_dir, tmp_path):
+    runner, records = _run(tasks_dir, tmp_path)
+    assert len(records) == 2 * 2 * 2 * 2 * 3  # tasks x models x temperatures x settings x n
+    by_model = {}
+    for cell in cells(records, ks=(3,)):
+        by_model.setdefault(cell.group["model"], set()).add(cell.pass_at[3])
+    assert by_model == {"oracle": {1.0}, "identity": {0.0}}
+    identity = [r for r in records if r.key.model == "identity"]
+    assert {r.verdict.code for r in identity} == {"behaviour.missing_output"}
+    # identical code is executed once per task and model answer, whatever the temperature/setting/sample
+    assert runner.stats["executed"] == 4
+
+
+def test_rerun_makes_no_model_calls_and_no_executions(tasks_dir, tmp_path):
+    _run(tasks_dir, tmp_path)
+    again, records = _run(tasks_dir, tmp_path)  # same run: everything already recorded
+    assert again.stats == {"generated": 0, "cached_generations": 0, "executed": 0, "cached_executions": 0}
+    fresh, fresh_records = _run(tasks_dir, tmp_path, run_id="r2")  # a new run reuses the caches
+    assert fresh.stats["generated"] == 0 and fresh.stats["executed"] == 0
+    assert len(fresh_records) == len(records)
+
+
+def test_spec_change_in_same_run_folder_is_refused(tasks_dir, tmp_path):
+    from benchmark.errors import AdaptbenchError
+
+    _run(tasks_dir, tmp_path, models=("oracle",))
+    with pytest.raises(AdaptbenchError, match="different models"):
+        _run(tasks_dir, tmp_path, models=("identity",))
+
+
+def _cli(tasks_dir, tmp_path, run_id):
+    return [sys.executable, "-m", "benchmark", "--tasks-dir", str(tasks_dir), "benchmark", "--models", "oracle,identity",
+            "--temperatures", "0,1", "-n", "3", "--runs-dir", str(tmp_path / "runs"), "--run-id", run_id,
+            "--cache-dir", str(tmp_path / f"cache-{run_id}"), "--workers", "1", "--no-progress"]
+
+
+def _keys(run_dir: Path) -> list[str]:
+    return [json.dumps(json.loads(line)["key"], sort_keys=True) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+
+
+def test_sigkill_half_way_then_resume_gives_the_uninterrupted_set(tasks_dir, tmp_path):
+    subprocess.run(_cli(tasks_dir, tmp_path, "whole"), check=True, capture_output=True, timeout=300)
+    expected = _keys(tmp_path / "runs" / "whole")
+
+    proc = subprocess.Popen(_cli(tasks_dir, tmp_path, "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    samples = tmp_path / "runs" / "killed" / "samples.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not samples.exists() or len(samples.read_text().splitlines()) < 6):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written = len(samples.read_text().splitlines())
+    assert 6 <= written < len(expected), "the kill must land half-way"
+
+    subprocess.run(_cli(tasks_dir, tmp_path, "killed"), check=True, capture_output=True, timeout=300)
+    resumed = _keys(tmp_path / "runs" / "killed")
+    assert len(resumed) == len(set(resumed)), "no sample is duplicated"
+    assert sorted(resumed) == sorted(expected)
+    assert len(read_samples(samples)) == len(expected)

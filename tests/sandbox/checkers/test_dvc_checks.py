@@ -1,0 +1,248 @@
+"""The DVC checker and the GitPython -> DVC translation tasks, judged end to end: references and other correct
+adaptations pass, untouched inputs fail as their task says, and broken adaptations fail with the right code.
+
+Scripts really run (grade()); further defects are made by altering a copy of a passing work dir and
+re-judging it (judge()), which is how stored executions are re-judged anyway."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from benchmark.tasks import load_task
+from sandbox.checkers import CHECKERS
+from sandbox.checkers.dvc_checks import attribute_matches, read_dvc_config
+from sandbox.environment import build_env
+from sandbox.grading import Graded, grade, judge
+
+TASKS = Path(__file__).resolve().parents[3] / "tasks"
+VARIANTS = Path(__file__).resolve().parent / "dvc_variants"
+DATASET, MODEL = "dvc-from-gitpython-dataset", "dvc-from-gitpython-data-and-model"
+
+
+def run_task(task_id: str, code: str, root: Path) -> Graded:
+    return grade(load_task(TASKS / task_id), code, root / "work")
+
+
+def rejudge(task_id: str, graded: Graded, root: Path, alter) -> str:
+    """Copy a passing work dir, alter the copy, and judge it again; returns the verdict code."""
+    copy = root / "copy"
+    shutil.copytree(graded.execution.workdir, copy, symlinks=True)
+    alter(copy)
+    return judge(load_task(TASKS / task_id), graded.execution.model_copy(update={"workdir": copy})).code
+
+
+def mutate(source: str, *edits: tuple[str, str]) -> str:
+    for old, new in edits:
+        assert source.count(old) == 1, f"the reference changed: cannot find {old!r} exactly once"
+        source = source.replace(old, new)
+    return source
+
+
+def git(workdir: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=workdir, env=build_env(workdir), check=True, capture_output=True)
+
+
+def describe(graded: Graded) -> str:
+    execution = graded.execution
+    return f"{graded.verdict.code}: {graded.verdict.reason}\n{execution.stderr_tail[-2000:] if execution else ''}"
+
+
+@pytest.fixture(scope="module")
+def dataset_reference(tmp_path_factory) -> Graded:
+    return run_task(DATASET, load_task(TASKS / DATASET).reference_code(), tmp_path_factory.mktemp("dataset-ref"))
+
+
+@pytest.fixture(scope="module")
+def model_reference(tmp_path_factory) -> Graded:
+    return run_task(MODEL, load_task(TASKS / MODEL).reference_code(), tmp_path_factory.mktemp("model-ref"))
+
+
+@pytest.fixture(scope="module")
+def model_api_variant(tmp_path_factory) -> Graded:
+    code = (VARIANTS / "data_and_model_api.py").read_text()
+    return run_task(MODEL, code, tmp_path_factory.mktemp("model-api"))
+
+
+# ---------------------------------------------------------------- what must pass
+
+
+def test_dataset_reference_passes_and_dvc_agrees(dataset_reference):
+    assert dataset_reference.verdict.passed, describe(dataset_reference)
+    probe = dataset_reference.execution.workdir / ".adaptbench" / "probe0.stdout"
+    assert '"status": {}' in probe.read_text()  # DVC's own status(cloud=True) was asked and found it in sync
+
+
+def test_model_reference_passes(model_reference):
+    assert model_reference.verdict.passed, describe(model_reference)
+    assert model_reference.verdict.checks[0].details["tracking"] == ["data.dvc", "models/wine_rf.joblib.dvc"]
+
+
+def test_model_api_variant_passes(model_api_variant):
+    assert model_api_variant.verdict.passed, describe(model_api_variant)
+
+
+def test_dataset_cli_variant_passes(tmp_path):
+    graded = run_task(DATASET, (VARIANTS / "dataset_cli.py").read_text(), tmp_path)
+    assert graded.verdict.passed, describe(graded)
+
+
+# ---------------------------------------------------------------- what must fail
+
+
+@pytest.mark.parametrize("task_id", [DATASET, MODEL])
+def test_untouched_input_fails_as_declared(task_id, tmp_path):
+    task = load_task(TASKS / task_id)
+    graded = grade(task, task.input_code(), tmp_path / "work")
+    assert graded.execution.exit_code == 0, describe(graded)  # the input itself works: only the DVC part is missing
+    assert graded.verdict.code == task.input_fails_with, describe(graded)
+
+
+ADD_TO_GIT = 'repo.index.add([f"{DATA_FILE}.dvc", '
+NO_PUSH = ("pushed = dvc.push()", "pushed = 0")
+LAST_PUSH = "        push(repo, dvc)\n"  # the last line of main()'s loop over dataset versions
+REMOTE_CONFIG = """    with dvc.config.edit() as conf:
+        conf["remote"][DVC_REMOTE] = {"url": DVC_STORAGE}
+        conf["core"]["remote"] = DVC_REMOTE
+"""
+DATASET_MUTANTS = {
+    "dvc_file_not_committed": ([(ADD_TO_GIT, "repo.index.add([")], "dvc.not_committed"),
+    "not_pushed": ([NO_PUSH], "dvc.not_pushed"),
+    "data_also_in_git": ([(LAST_PUSH, LAST_PUSH + "    repo.index.add([str(DATA_FILE)])\n"
+                                                 "    repo.index.commit('keep a copy in git too')\n")],
+                         "dvc.data_in_git"),
+    "no_remote": ([(REMOTE_CONFIG, ""), NO_PUSH], "dvc.no_remote"),
+    "data_changed_after_tracking": ([(LAST_PUSH, LAST_PUSH + "    update_dataset(3)\n")],
+                                    "dvc.stale"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATASET_MUTANTS))
+def test_dataset_mutant_fails_with_its_code(name, tmp_path):
+    edits, expected = DATASET_MUTANTS[name]
+    code = mutate(load_task(TASKS / DATASET).reference_code(), *edits)
+    graded = run_task(DATASET, code, tmp_path)
+    assert graded.execution.exit_code == 0, describe(graded)
+    assert graded.verdict.code == expected, describe(graded)
+
+
+def _drop_remote_objects(workdir: Path) -> None:
+    shutil.rmtree(workdir / "dvc-storage" / "files")
+
+
+def _corrupt_remote_objects(workdir: Path) -> None:
+    for obj in (workdir / "dvc-storage" / "files").rglob("*"):
+        if obj.is_file():
+            obj.chmod(0o644)
+            obj.write_text("not the data\n")
+
+
+def _point_remote_elsewhere(workdir: Path) -> None:
+    config = workdir / ".dvc" / "config"
+    config.write_text(config.read_text().replace("../dvc-storage", "../elsewhere"))
+    shutil.copytree(workdir / "dvc-storage", workdir / "elsewhere")
+
+
+def _commit_lfs_rule(workdir: Path) -> None:
+    (workdir / ".gitattributes").write_text("*.csv filter=lfs diff=lfs merge=lfs -text\n")
+    git(workdir, "add", ".gitattributes")
+    git(workdir, "commit", "-q", "-m", "lfs")
+
+
+def _commit_copy_of_data(workdir: Path) -> None:
+    (workdir / "backup").mkdir()
+    shutil.copy(workdir / "data" / "readings.csv", workdir / "backup" / "readings-v2.csv")
+    git(workdir, "add", "backup")
+    git(workdir, "commit", "-q", "-m", "backup")
+
+
+def _edit_data(workdir: Path) -> None:
+    with open(workdir / "data" / "readings.csv", "a") as fh:
+        fh.write("2030-01-01 00:00:00,north,1.0,1.0,9\n")
+
+
+@pytest.mark.parametrize(("alter", "expected"), [
+    (_drop_remote_objects, "dvc.not_pushed"),
+    (_corrupt_remote_objects, "dvc.not_pushed"),
+    (_point_remote_elsewhere, "dvc.no_remote"),
+    (_commit_lfs_rule, "dvc.lfs_left"),
+    (_commit_copy_of_data, "dvc.data_in_git"),
+    (_edit_data, "dvc.stale"),
+])
+def test_altered_dataset_workdir_fails(dataset_reference, tmp_path, alter, expected):
+    assert dataset_reference.verdict.passed, describe(dataset_reference)
+    assert rejudge(DATASET, dataset_reference, tmp_path, alter) == expected
+
+
+def _drop_one_directory_entry(workdir: Path) -> None:
+    import hashlib
+
+    md5 = hashlib.md5((workdir / "data" / "train.csv").read_bytes()).hexdigest()
+    (workdir / "dvc-storage" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+
+
+def test_directory_entry_missing_from_remote_fails(model_reference, tmp_path):
+    assert model_reference.verdict.passed, describe(model_reference)
+    assert rejudge(MODEL, model_reference, tmp_path, _drop_one_directory_entry) == "dvc.not_pushed"
+
+
+def _tag_older_commit(workdir: Path) -> None:
+    git(workdir, "tag", "-f", "v1.0", "HEAD~1")
+
+
+def _delete_tag(workdir: Path) -> None:
+    git(workdir, "tag", "-d", "v1.0")
+
+
+def _lfs_pointer_for_model(workdir: Path) -> None:
+    (workdir / "models" / ".gitignore").unlink()
+    model = workdir / "models" / "wine_rf.joblib"
+    model.rename(workdir / "model.bak")
+    model.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 1234\n")
+    git(workdir, "add", "-A", "models")
+    git(workdir, "commit", "-q", "-m", "pointer")
+    (workdir / "model.bak").replace(model)
+
+
+@pytest.mark.parametrize(("alter", "expected"), [
+    (_tag_older_commit, "dvc.no_tag"), (_delete_tag, "dvc.no_tag"), (_lfs_pointer_for_model, "dvc.lfs_left")])
+def test_altered_model_workdir_fails(model_api_variant, tmp_path, alter, expected):
+    assert model_api_variant.verdict.passed, describe(model_api_variant)
+    assert rejudge(MODEL, model_api_variant, tmp_path, alter) == expected
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def test_args_reject_unknown_fields_and_empty_paths():
+    args = CHECKERS.get("dvc_tracking").Args
+    with pytest.raises(ValidationError):
+        args.model_validate({"paths": ["data"], "remote_url": "x"})
+    with pytest.raises(ValidationError):
+        args.model_validate({"paths": []})
+
+
+@pytest.mark.parametrize(("attr_file", "line", "path", "expected"), [
+    (".gitattributes", "*.joblib filter=lfs diff=lfs merge=lfs -text", "models/m.joblib", True),
+    (".gitattributes", "*.joblib filter=lfs", "models/m.pkl", False),
+    (".gitattributes", "/data/*.csv filter=lfs", "data/train.csv", True),
+    (".gitattributes", "data/*.csv filter=lfs", "other/data/train.csv", False),
+    ("models/.gitattributes", "*.joblib filter=lfs", "models/m.joblib", True),
+    ("models/.gitattributes", "*.joblib filter=lfs", "other/m.joblib", False),
+    (".gitattributes", "data/**/*.csv filter=lfs", "data/train.csv", True),
+    (".gitattributes", "# *.csv filter=lfs", "data/train.csv", False),
+])
+def test_gitattributes_patterns(attr_file, line, path, expected):
+    assert attribute_matches(attr_file, line, path) is expected
+
+
+def test_local_config_overrides_the_default_remote(tmp_path):
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text(
+        "[core]\n    remote = a\n['remote \"a\"']\n    url = ../a\n['remote \"b\"']\n    url = /abs/b\n")
+    (tmp_path / ".dvc" / "config.local").write_text("[core]\n    remote = b\n")
+    assert read_dvc_config(tmp_path) == {"remotes": {"a": "../a", "b": "/abs/b"}, "default": "b"}
