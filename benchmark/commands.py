@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .errors import AdaptbenchError, UnknownNameError
+from .errors import AdaptbenchError
 
 log = logging.getLogger("adaptbench")
 REGISTRARS = []
@@ -268,7 +268,7 @@ def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, pre
 def _print_summary(records, spec, stats, run_dir) -> None:
     from reports import render_summary_markdown
 
-    print(render_summary_markdown(records, spec.k))
+    print(render_summary_markdown(records, spec.k, spec))
     print(f"\n{len(records)} samples in {run_dir / 'samples.jsonl'}; this invocation: {stats['generated']} generated, "
           f"{stats['cached_generations']} from cache, "
           f"{stats['executed']} executed, {stats['cached_executions']} executions from cache")
@@ -313,5 +313,6 @@ def cmd_compare(args) -> int:
     import reports
 
     comparison = reports.compare_runs(args.run_a, args.run_b)
-    print(reports.render_comparison(comparison))
+    print(reports.render_comparison_markdown(comparison))
     return 0
+from . import commands_retrieval  # noqa: F401,E402

@@ -41,14 +41,14 @@ PYTHON_LANGS = {"python", "py", "python3", "py3", "ipython"}
 
 # ---------------------------------------------------------------- cleaning
 
-_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _NEXT_TURN = re.compile(r"\n\s*(?:### Instruction:|<\|im_start\|>\s*user|<\|user\|>|<start_of_turn>user|\[INST\])")
 _CHAT_TOKENS = re.compile(
     r"<\|[A-Za-z0-9_.:\- ]{1,40}\|>"  # <|im_end|>, <|endoftext|>, <|eot_id|>, <|start_header_id|>, ...
     r"|<｜[^｜\n]{1,40}｜>"  # DeepSeek's full-width variant
     r"|</?s>|\[/?INST\]|<(?:start|end)_of_turn>(?:model|user)?|<\|?endoftext\|?>"
 )
-_ROLE_LINE = re.compile(r"\A\s*(?:assistant|model|### Response:|Response:)[ \t]*\n", re.I)
+_ROLE_LINE = re.compile(r"\A\s*(?:assistant|model|### Response:|Response:)[ \t]*\n", re.IGNORECASE)
 
 
 def clean_completion(text: str | None) -> str:
@@ -123,7 +123,7 @@ def _in_string(body: list[str]) -> bool:
 
 def _dedent(body: list[str], indent: str) -> str:
     if indent:
-        body = [line[len(indent):] if line.startswith(indent) else line for line in body]
+        body = [line.removeprefix(indent) for line in body]
     return "\n".join(body).strip("\n")
 
 
@@ -237,7 +237,7 @@ def _choose(blocks: list[Block], input_code: str | None, ignored: str) -> Extrac
         return Extraction(code=joined, kind=MULTIPLE, note=f"joined {len(closed)} fragments of one script" + ignored)
     compiling = [b for b in blocks if compile_error(b.code) is None]  # an unclosed last block may be whole
     if compiling:
-        after_header = [b for b in compiling if re.search(r"modified code", b.before, re.I)]
+        after_header = [b for b in compiling if re.search(r"modified code", b.before, re.IGNORECASE)]
         best = max(after_header or compiling, key=lambda b: len(b.code))
         why = "the block after 'Modified Code'" if after_header else "the longest block that compiles"
         return Extraction(code=best.code, kind=MULTIPLE, note=f"chose {why} of {len(blocks)}" + ignored)
@@ -369,7 +369,7 @@ _ELISION = re.compile(
     r"|\byour\s+(?:existing\s+)?(?:code|training\s+(?:loop|code)|model\s+code)\s+here\b|\bexisting\s+code\b"
     r"|\bprevious\s+code\b|\bremains?\s+(?:the\s+same|unchanged)\b|\b(?:is|are|stays?|left)\s+unchanged\b"
     r"|\bunchanged\s+(?:code|part|section)s?\b|^\s*\(?unchanged\)?\s*$|\bno\s+changes?\s+(?:here|below|above|needed)\b",
-    re.I,
+    re.IGNORECASE,
 )
 _ELLIPSIS_LINE = re.compile(r"^\s*(?:\.\.\.|…)\s*$")
 _ELLIPSIS_COMMENT = re.compile(r"^#+\s*(?:\.\.\.|…)")  # "# ...", "# ... training as before"

@@ -14,14 +14,13 @@ from .backends import get_backend
 from .backends.base import GenerationRequest, ModelBackend
 from .cache import Cache, generation_key
 from .evaluation import evaluate_code
-from .extract import extract_code
+from .extract import extract_code, verdict_for
 from .prompts import render_prompt
 from .runlog import RunLog
 from .types import (Category, Completion, Extraction, FailureCategory, GenerationConfig, Prompt, RunSpec,
                     RuntimeConfig, SampleKey, SampleRecord, Setting, Status, Task, Verdict)
 
 log = logging.getLogger(__name__)
-NO_CODE_KINDS = {"no_code", "empty", "truncated", "elided"}
 
 
 @dataclass(frozen=True)
@@ -149,10 +148,7 @@ def verdict_without_execution(completion: Completion, extraction: Extraction) ->
     if completion.error is not None:
         return Verdict(status=Status.error, category=FailureCategory.harness_error, code="generation_error",
                        reason=f"the model backend failed: {completion.error}")
-    if extraction.code is None or extraction.kind in NO_CODE_KINDS:
-        return Verdict(status=Status.failed, category=FailureCategory.no_code, code=f"extract.{extraction.kind}",
-                       reason=f"no runnable script in the completion ({extraction.kind}){': ' + extraction.note if extraction.note else ''}")
-    return None
+    return verdict_for(extraction)
 
 
 def make_record(group, index, prompt, completion, extraction, execution, verdict, generation) -> SampleRecord:

@@ -5,18 +5,32 @@ Command-line entry points (the CLI wires them): `write_report(run_dir, parse_for
 `adaptbench report`, `compare_markdown(a, b)` for `adaptbench compare`, and `render_summary_markdown(records, ks)` at the
 end of every run."""
 
-from ._compare import CellDiff, Comparison, compare_markdown, compare_runs, render_comparison_markdown
+from ._compare import (
+    CellDiff,
+    Comparison,
+    compare_markdown,
+    compare_runs,
+    render_comparison_markdown,
+)
 from ._counts import load_prices
 from ._load import ReportError, Run, load_run
 from ._markdown import render_summary_markdown
-from ._report import FORMATS, build_content, parse_formats, render_report_md, write_report
+from ._report import (
+    FORMATS,
+    build_content,
+    parse_formats,
+    render_report_md,
+    write_report,
+)
 from ._stats import bootstrap_ci, paired_permutation_test
 from ._tables import CellStat, Table, build_tables, cell_stats, choose_k
 from ._tracking import default_tracking_uri, log_to_mlflow, log_to_wandb, metric_name
+
+render_comparison = render_comparison_markdown  # the name the CLI uses
 
 __all__ = [
     "FORMATS", "CellDiff", "CellStat", "Comparison", "ReportError", "Run", "Table", "bootstrap_ci", "build_content",
     "build_tables", "cell_stats", "choose_k", "compare_markdown", "compare_runs", "default_tracking_uri", "load_prices",
     "load_run", "log_to_mlflow", "log_to_wandb", "metric_name", "paired_permutation_test", "parse_formats",
-    "render_comparison_markdown", "render_report_md", "render_summary_markdown", "write_report",
+    "render_comparison", "render_comparison_markdown", "render_report_md", "render_summary_markdown", "write_report",
 ]

@@ -10,9 +10,10 @@ p-values are a caution, not a verdict; the overall test pools each task's mean d
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ._labels import AXIS_LABELS, fmt_percent, label, sort_key
 from ._load import Run, load_run
@@ -55,7 +56,10 @@ def compare_runs(run_a: Run | str | Path, run_b: Run | str | Path, k: int | None
     b = run_b if isinstance(run_b, Run) else load_run(run_b)
     k = k or min(choose_k(a.spec), choose_k(b.spec))
     outcomes_a, outcomes_b = per_task_outcomes(a.records, GROUP_AXES), per_task_outcomes(b.records, GROUP_AXES)
-    common = sorted(set(outcomes_a) & set(outcomes_b), key=_group_key)
+    def order(group: tuple) -> tuple:
+        return tuple(sort_key(axis, v, a.spec) for axis, v in zip(GROUP_AXES, group))
+
+    common = sorted(set(outcomes_a) & set(outcomes_b), key=order)
     per_task: dict[str, list[tuple[float, float]]] = defaultdict(list)
     diffs = []
     for group in common:
@@ -64,12 +68,8 @@ def compare_runs(run_a: Run | str | Path, run_b: Run | str | Path, k: int | None
         for task, pair in pairs.items():
             per_task[task].append(pair)
     return Comparison(run_a=a.run_id, run_b=b.run_id, k=k, cells=diffs, overall=_overall(per_task),
-                      only_a=[dict(zip(GROUP_AXES, g)) for g in sorted(set(outcomes_a) - set(outcomes_b), key=_group_key)],
-                      only_b=[dict(zip(GROUP_AXES, g)) for g in sorted(set(outcomes_b) - set(outcomes_a), key=_group_key)])
-
-
-def _group_key(group: tuple) -> tuple:
-    return tuple(sort_key(a, v) for a, v in zip(GROUP_AXES, group))
+                      only_a=[dict(zip(GROUP_AXES, g)) for g in sorted(set(outcomes_a) - set(outcomes_b), key=order)],
+                      only_b=[dict(zip(GROUP_AXES, g)) for g in sorted(set(outcomes_b) - set(outcomes_a), key=order)])
 
 
 def _cell_diff(group: tuple, tasks_a: dict, tasks_b: dict, k: int) -> tuple[CellDiff, dict[str, tuple[float, float]]]:
@@ -98,20 +98,26 @@ def _fmt_delta(delta: float | None) -> str:
 
 
 def _fmt_p(p: float | None) -> str:
-    return "–" if p is None else f"{p:.3f}"
+    return "–" if p is None else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _p_clause(p: float | None) -> str:
+    text = _fmt_p(p)
+    return f"p < {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 
 def render_comparison_markdown(comparison: Comparison, varying_only: bool = True) -> str:
     """A markdown table of every matched cell: the axes that differ between cells, A, B, Δ (points), tasks, p."""
     c = comparison
-    axes: Sequence[str] = [a for a in GROUP_AXES
+    shown = [a for a in GROUP_AXES if a != "category"]  # the functionality implies the category
+    axes: Sequence[str] = [a for a in shown
                            if not varying_only or len({str(d.group.get(a)) for d in c.cells}) > 1] or ["model"]
     headers = [AXIS_LABELS.get(a, a) for a in axes] + [f"A: Pass@{c.k}", f"B: Pass@{c.k}", "Δ (pp)", "tasks", "p"]
     rows = [[label(a, d.group.get(a)) for a in axes] + _value_cells(d) for d in c.cells]
     o = c.overall
     parts = [f"## Comparison: {md_escape(c.run_b)} (B) against {md_escape(c.run_a)} (A), Pass@{c.k} (%)", "",
-             f"Overall over {o.n_tasks} paired tasks: A {fmt_percent(o.a)}, B {fmt_percent(o.b)}, "
-             f"Δ {_fmt_delta(o.delta)} pp, p = {_fmt_p(o.p_value)}.", "",
+             (f"Overall over {o.n_tasks} paired tasks: A {fmt_percent(o.a)}, B {fmt_percent(o.b)}, "
+              f"Δ {_fmt_delta(o.delta)} pp, {_p_clause(o.p_value)}."), "",
              md_table(headers, rows, ["l"] * len(axes) + ["r"] * 5), "",
              md_escape(f"p: {c.method}. With m tasks the smallest attainable p is 2/2^m."
                        " – where a cell has fewer than k samples for some task.")]

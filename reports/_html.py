@@ -7,9 +7,10 @@ import base64
 import difflib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jinja2
 
@@ -17,7 +18,7 @@ from benchmark.types import SampleRecord
 
 from . import _templates
 from ._counts import CountTable, UsageRow
-from ._labels import AXIS_LABELS, col_label, fmt_temperature, label, row_labels
+from ._labels import AXIS_LABELS, fmt_temperature, label, row_labels
 from ._load import Run
 from ._markdown import USAGE_HEADERS, cell_md, table_caption, usage_cells
 from ._tables import Table

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from math import prod
-from typing import Sequence
 
 from ._labels import AXIS_LABELS, STUDY_TABLES, fmt_percent, label, row_labels
 from ._tables import CellStat, Table

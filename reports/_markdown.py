@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from benchmark.types import RunSpec, SampleRecord
 
 from ._counts import CountTable, UsageRow
-from ._labels import AXIS_LABELS, STUDY_TABLES, col_label, fmt_percent, label, row_labels
+from ._labels import (
+    AXIS_LABELS,
+    STUDY_TABLES,
+    col_label,
+    fmt_percent,
+    label,
+    row_labels,
+)
 from ._tables import CellStat, Shape, Table, cell_stats, layout_table
 
 _MD_SPECIAL = str.maketrans({"|": "\\|", "\\": "\\\\", "*": "\\*", "_": "\\_", "`": "\\`", "[": "\\[", "]": "\\]",
@@ -94,9 +101,10 @@ def render_summary_markdown(records: Sequence[SampleRecord], ks: Sequence[int] =
     each cell 'pass@k1 / pass@k2 / ...' in % over the group's tasks."""
     if not records:
         return "_no samples recorded_"
-    ks = tuple(ks)
+    ks = tuple(ks) or (1,)
     table = layout_table("summary", "Summary", cell_stats(records, ks), SUMMARY_SHAPE, ks[-1], spec)
-    headers = ["Task group" if a == "functionality" else AXIS_LABELS.get(a, a) for a in table.row_axes]
+    names = {"functionality": "Task group", "pair": "Component"}
+    headers = [names.get(a) or AXIS_LABELS.get(a, a) for a in table.row_axes]
     headers += [col_label(table.col_axes, c) for c in table.cols]
     body = []
     for row, texts in zip(table.rows, row_labels(table.row_axes, table.rows)):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from benchmark.errors import BadOptionError
 
@@ -14,7 +14,7 @@ from ._counts import CountTable, UsageRow, failure_tables, load_prices, usage_ro
 from ._html import load_input_codes, render_index, write_html
 from ._labels import fmt_temperature
 from ._latex import render_document_tex
-from ._load import Run, ReportError, load_run
+from ._load import ReportError, Run, load_run
 from ._markdown import md_escape, render_counts_md, render_table_md, render_usage_md
 from ._plots import render_plots
 from ._tables import GROUP_AXES, CellStat, Table, build_tables, cell_stats, choose_k
@@ -83,8 +83,8 @@ def render_report_md(content: ReportContent) -> str:
     for counts in content.failures:
         parts += ["", f"### {md_escape(counts.title)}", "", render_counts_md(counts)]
     parts += ["", "## Cost and usage", "", render_usage_md(content.usage_by_model, ("model",)), "",
-              "Costs from the price table (USD per million tokens); blank where a model has no price. "
-              "Per-cell usage: usage.csv."]
+              ("Costs from the price table (USD per million tokens); blank where a model has no price. "
+               "Per-cell usage: usage.csv.")]
     return "\n".join(parts) + "\n"
 
 

@@ -5,8 +5,8 @@ Both resampling procedures use a fixed seed, so a report is byte-for-byte reprod
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from itertools import product
-from typing import Iterable, Sequence
 
 import numpy as np
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from benchmark.metrics import DEFAULT_GROUP, cells
 from benchmark.types import RunSpec, SampleRecord

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from benchmark.types import SCHEMA_VERSION, FailureCategory, SampleRecord
 

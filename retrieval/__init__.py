@@ -1,0 +1,49 @@
+"""Retrieval for Translation prompts: documentation corpora, the crawler, curation, and the search strategies.
+
+    from retrieval import retrieve_for_task, retrieval_eval, build_corpus, get_corpus
+
+- corpora: `corpora/<component>.toml` defines a component's `installed` source (its own docstrings and CLI help,
+  rendered to HTML, served on 127.0.0.1 and crawled; the default, offline) and `web` source (the study's sites).
+  Built corpora (manifest.json, chunks.jsonl, index.faiss) live in `$ADAPTBENCH_CACHE/corpora/<component>/`
+  and are built on first use.
+- registries: `FETCHERS` (selenium, http), `SOURCES` (installed, web), `EMBEDDERS` (minilm, openai),
+  `STRATEGIES` (none, docs-search, llm-search, llm-docs-search, oracle-docs).
+"""
+
+from __future__ import annotations
+
+from ._corpus import (SOURCES, BuildOptions, Corpus, CorpusError, CorpusSource, CorpusSpec, available_components,
+                      build_corpus, corpus_dir, corpus_source, get_corpus, load_corpus, load_spec)
+from ._embed import EMBEDDERS, Embedder, embedder, get_embedder
+from ._evaluate import coverage, mean_coverage, retrieval_eval
+from ._strategies import (DEFAULT_K, STRATEGIES, Strategy, get_strategy, oracle_documents, source_symbols, strategy,
+                          target_symbols)
+from ._symbols import Symbol, used_symbols
+from .crawler import FETCHERS, CrawlLimits, CrawlResult, Fetcher, Page, crawl, fetcher, normalise_url
+
+
+def retrieve_for_task(task, strategy: str, k: int = DEFAULT_K, model=None) -> tuple[tuple[dict, ...], tuple[dict, ...]]:
+    """(Docs-X, Docs-Y) for a Translation task: tuples of {"title", "text", "source", "score"} dicts.
+    `model` is the LLM of the LLM strategies (a model name, a backend, or None for the default `embedded`).
+    Answers for a model given by name are memoised per process (the run loop asks once per group)."""
+    key = (task.id, str(task.folder), strategy, k, model, str(corpus_dir("")))
+    if (isinstance(model, str) or model is None) and key in _RETRIEVED:
+        return _RETRIEVED[key]
+    docs_x, docs_y = get_strategy(strategy, k=k, model=model).retrieve(task)
+    result = tuple(docs_x), tuple(docs_y)
+    if isinstance(model, str) or model is None:
+        _RETRIEVED[key] = result
+    return result
+
+
+_RETRIEVED: dict[tuple, tuple] = {}
+
+
+__all__ = [
+    "BuildOptions", "Corpus", "CorpusError", "CorpusSource", "CorpusSpec", "CrawlLimits", "CrawlResult", "DEFAULT_K",
+    "EMBEDDERS", "Embedder", "FETCHERS", "Fetcher", "Page", "SOURCES", "STRATEGIES", "Strategy", "Symbol",
+    "available_components", "build_corpus", "corpus_dir", "corpus_source", "coverage", "crawl", "embedder",
+    "fetcher", "get_corpus", "get_embedder", "get_strategy", "load_corpus", "load_spec", "mean_coverage",
+    "normalise_url", "oracle_documents", "retrieval_eval", "retrieve_for_task", "source_symbols", "strategy",
+    "target_symbols", "used_symbols",
+]

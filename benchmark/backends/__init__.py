@@ -91,8 +91,19 @@ def _example(provider: str) -> str:
 
 _register_lazily(_BUILTINS)
 
-__all__ = ["BACKENDS", "DEFAULT_MODEL", "GenerationRequest", "ModelBackend", "available", "backend", "get_backend",
-           "load_plugins", "parse_options", "parse_spec", "embedded_model_dir"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MODEL",
+    "GenerationRequest",
+    "ModelBackend",
+    "available",
+    "backend",
+    "embedded_model_dir",
+    "get_backend",
+    "load_plugins",
+    "parse_options",
+    "parse_spec",
+]
 
 
 def __getattr__(name: str):

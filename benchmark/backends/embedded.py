@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
+
 from ..cache import default_cache_dir
 from ..errors import BackendError, MissingDependencyError
 from ._deps import force_hub_offline, require
@@ -91,11 +93,15 @@ def _publish(tmp: Path, target: Path) -> None:
             raise
 
 
+class EmbeddedOptions(LocalModelOptions):
+    threads: int | None = Field(1, ge=1)  # the default model runs beside sandboxed scripts on a small CPU
+
+
 @backend("embedded")
 class EmbeddedBackend(TransformersBackend):
     """The transformers backend on the converted SmolLM2-135M-Instruct folder."""
 
-    Options: ClassVar = LocalModelOptions  # no gguf_file: the model is fixed
+    Options: ClassVar = EmbeddedOptions  # no gguf_file: the model is fixed
     requires_model: ClassVar[bool] = False
 
     def _model_path(self) -> tuple[Path, str | None]:

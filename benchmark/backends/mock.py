@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -51,7 +52,7 @@ class MockBackend(ModelBackend):
 
     @classmethod
     def scripted(cls, responses: Iterable[Response] = (), responder: Responder | None = None,
-                 default: str | None = None, name: str = "mock") -> "MockBackend":
+                 default: str | None = None, name: str = "mock") -> MockBackend:
         mock = cls(name, "", MockOptions(default=default))
         mock.push(*responses)
         mock._responder = responder

@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,6 +89,16 @@ class OpenAIBackend(ModelBackend):
         return self._openai.OpenAI(api_key=key or "not-needed", base_url=self.options.base_url or OPENAI_BASE_URL,
                                    organization=self.options.organization, timeout=self.options.timeout,
                                    max_retries=0)
+
+    @property
+    def ignores_n(self) -> bool:
+        """True once the server has answered a request for n choices with fewer (or send_n=false)."""
+        return self._n_ignored
+
+    @property
+    def concurrency(self) -> int:
+        """How many generate() calls the run loop may make at once (HTTP requests stay bounded by this too)."""
+        return self.options.concurrency
 
     def close(self) -> None:
         self._client.close()
@@ -215,7 +225,7 @@ def retry_after_seconds(headers: Any) -> float | None:
             return float(value)
         except ValueError:
             when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
 

@@ -252,6 +252,8 @@ def _no_remote_reason(asked: str | None, remotes: dict[str, str], wanted: set) -
         return f"no DVC remote named '{asked}' (configured: {', '.join(remotes)})"
     if len(wanted) > 1:
         return f"the outputs use different remotes ({', '.join(sorted(map(str, wanted)))})"
+    if wanted:
+        return f"remote '{next(iter(wanted))}' is named as the default but not defined (configured: {', '.join(remotes)})"
     return f"several DVC remotes ({', '.join(remotes)}) and no default one (core.remote)"
 
 
@@ -475,8 +477,8 @@ class GitReader:
         argv = ["git", "-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
                 f"--git-dir={self.git_dir}", f"--work-tree={self.workdir}", *args]
         try:
-            done = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True, timeout=GIT_TIMEOUT_S,
-                                  stdin=subprocess.DEVNULL)
+            done = subprocess.run(argv, check=False, cwd=self.workdir, env=self.env, capture_output=True,
+                                  timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.warning("git %s failed: %s", args[0], exc)
             return None

@@ -244,14 +244,9 @@ class Candidate:
 
 def collect_versions(client, store_uri: str) -> tuple[list[Candidate], list[str]]:
     """(READY versions newest first, all registered model names)."""
-    models = client.search_registered_models(max_results=1000)
-    names = [m.name for m in models]
-    out: list[Candidate] = []
-    for name in names:
-        quoted = "'" + name.replace("'", "\\'") + "'"
-        for v in client.search_model_versions(f"name={quoted}", max_results=1000):
-            if v.status == "READY":
-                out.append(Candidate(store_uri, name, str(v.version)))
+    names = [m.name for m in client.search_registered_models(max_results=1000)]
+    versions = client.search_model_versions(max_results=10_000)  # no filter: names need no quoting
+    out = [Candidate(store_uri, v.name, str(v.version)) for v in versions if v.status == "READY"]
     out.sort(key=lambda c: int(c.version) if c.version.isdigit() else 0, reverse=True)
     return out, names
 
@@ -392,6 +387,10 @@ def attempt(c):
 
 attempts = []
 for c in P["candidates"]:
+    # printed first, so that if loading kills the process (crash, exit, time limit) this is the last word
+    died = {"stage": "load", "error": "the process ended while loading or calling this model (crash, exit "
+            "or time limit)", "name": c["name"], "version": c["version"]}
+    print(json.dumps({"ok": False, "attempts": attempts + [died]}), flush=True)
     result = attempt(c)
     result.update(name=c["name"], version=c["version"])
     if result["stage"] == "done":

@@ -189,7 +189,7 @@ def _abo_patch_optuna(optuna):
     _abo_patch_study_class(study_mod.Study)
 
 
-def _abo_record_fit(framework, target, func, args, kwargs):
+def _abo_record_fit(framework, target, func, args, kwargs, predictor=True):
     """Call a training entry point; record it once it returns, if it is the outermost one in this thread."""
     depth = getattr(_abo_fit_depth, "n", 0)
     if depth:
@@ -200,7 +200,8 @@ def _abo_record_fit(framework, target, func, args, kwargs):
         result = func(*args, **kwargs)
     finally:
         _abo_fit_depth.n = 0
-    _adaptbench_event("fit", framework=framework, target=target, in_study=in_study, start=start)
+    _adaptbench_event("fit", framework=framework, target=target, in_study=in_study, start=start,
+                      predictor=predictor)
     return result
 
 
@@ -210,7 +211,9 @@ def _abo_wrap_fit(framework, func):
 
     @_abo_functools.wraps(func)
     def fit(self, *args, **kwargs):
-        return _abo_record_fit(framework, type(self).__name__, func, (self,) + args, kwargs)
+        # a scaler or encoder fitted after the study is preprocessing, not the final model
+        predictor = framework != "sklearn" or hasattr(self, "predict")
+        return _abo_record_fit(framework, type(self).__name__, func, (self,) + args, kwargs, predictor)
     fit._abo_wrapped = True
     return fit
 
@@ -329,8 +332,10 @@ def collect_studies(workdir: Path, events: list[dict[str, Any]]) -> list[StudyFa
     studies: list[StudyFacts] = []
     read: set[Path] = set()
     for db in storage_files(workdir, events):
-        studies.extend(read_sqlite(db))
-        read.add(db)
+        found = read_sqlite(db)
+        if found is not None:
+            studies.extend(found)
+            read.add(db)
     seen = {s.name for s in studies}
     for event in reversed(events):  # the last summary of each study is the complete one
         if event.get("kind") not in HPO_END_KINDS or event.get("study") in seen or "n_complete" not in event:
@@ -345,7 +350,7 @@ def collect_studies(workdir: Path, events: list[dict[str, Any]]) -> list[StudyFa
 
 
 def storage_files(workdir: Path, events: list[dict[str, Any]]) -> list[Path]:
-    found = sorted((workdir / INJECTED_DIR).glob("*.db"))
+    found = sorted(p.resolve() for p in (workdir / INJECTED_DIR).glob("*.db"))
     for event in events:
         if event.get("kind") in ("optuna_study", *HPO_END_KINDS):
             path = _sqlite_path(workdir, event.get("storage"))
@@ -364,31 +369,42 @@ def _sqlite_path(workdir: Path, storage: Any) -> Path | None:
     return path if path.is_relative_to(root) else None
 
 
-def read_sqlite(db: Path) -> list[StudyFacts]:
+def read_sqlite(db: Path) -> list[StudyFacts] | None:
+    """Every study in an Optuna sqlite file, read without writing to it; None if it is not readable."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = f"sqlite:///{db}"
-    out = []
     try:
-        names = optuna.study.get_all_study_names(storage=url)
-        for name in names:
-            trials = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
-            complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-            out.append(StudyFacts(name=name, source=str(db), n_trials=len(trials), n_complete=len(complete),
-                                  n_complete_with_params=sum(1 for t in complete if t.params)))
-    except Exception as exc:  # a file the script wrote that is not an Optuna storage
+        storage = optuna.storages.RDBStorage(f"sqlite:///{db}", skip_table_creation=True)
+    except Exception as exc:  # not an Optuna storage, or one from an incompatible version
+        log.warning("cannot open Optuna storage %s: %r", db, exc)
+        return None
+    try:
+        return [_study_facts(storage, name, str(db)) for name in optuna.study.get_all_study_names(storage)]
+    except Exception as exc:
         log.warning("cannot read Optuna storage %s: %r", db, exc)
-    return out
+        return None
+    finally:
+        storage.remove_session()
+        storage.engine.dispose()
+
+
+def _study_facts(storage: Any, name: str, source: str) -> StudyFacts:
+    import optuna
+
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return StudyFacts(name=name, source=source, n_trials=len(trials), n_complete=len(complete),
+                      n_complete_with_params=sum(1 for t in complete if t.params))
 
 
 # ---------------------------------------------------------------- final training
 
 
 def final_fits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Training calls made outside any trial, starting after the study's last trial ended."""
+    """Training calls of a model (not a preprocessor) made outside any trial, starting after the study's
+    last trial ended."""
     last_end = max((e.get("t", 0.0) for e in events if e.get("kind") in HPO_END_KINDS), default=0.0)
-    return [e for e in events if e.get("kind") == "fit" and not e.get("in_study")
+    return [e for e in events if e.get("kind") == "fit" and not e.get("in_study") and e.get("predictor", True)
             and e.get("start", e.get("t", 0.0)) >= last_end]
 
 

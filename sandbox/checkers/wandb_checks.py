@@ -63,6 +63,8 @@ class WandbTrackingChecker(Checker):
                                              "was wandb.init() called, and without a hard-coded mode or dir?")
         best = max(runs, key=lambda r: (r.history_rows, len(r.config)))
         details = {"runs": [r.summary() for r in runs]}
+        if best.reader == "unreadable":
+            return self.fail("wandb.no_history", f"the run's log {best.path.name} cannot be read", **details)
         if best.history_rows < self.args.min_history_rows:
             return self.fail("wandb.no_history", f"the run logged {best.history_rows} history row(s); at least "
                              f"{self.args.min_history_rows} expected (metrics logged with wandb.log during training)",
@@ -87,7 +89,11 @@ def read_run(rundir: Path, workdir: Path) -> RunInfo:
         return read_run_with_leet(rundir, workdir)
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         log.warning("wandb leet inspect failed on %s (%s); decoding the .wandb log directly", rundir, exc)
+    try:
         return read_run_from_records(rundir)
+    except (OSError, ValueError) as exc:  # a log wandb did not write
+        log.warning("cannot decode the W&B log in %s: %s", rundir, exc)
+        return RunInfo(path=rundir, reader="unreadable")
 
 
 # ---------------------------------------------------------------- reader 1: `wandb leet inspect`
@@ -116,7 +122,7 @@ def read_run_with_leet(rundir: Path, workdir: Path) -> RunInfo:
         record = _json_or_none(line)
         if record and record.get("type") == "history":
             info.history_rows += 1
-            info.metrics.update(_user_keys(record.get("history", {}).get("item") or {}))
+            info.metrics.update(_metric_names(record.get("history", {}).get("item") or {}))
     return info
 
 
@@ -131,6 +137,11 @@ def _json_or_none(line: str) -> dict[str, Any] | None:
 def _user_keys(mapping: dict[str, Any]) -> dict[str, Any]:
     """Drop wandb's own bookkeeping (`_wandb`, `_step`, `_runtime`, `_timestamp`)."""
     return {k: v for k, v in mapping.items() if not str(k).startswith("_")}
+
+
+def _metric_names(keys: Any) -> set[str]:
+    """History keys as logged: a media value (`samples._type`, `samples.path`...) counts once, as `samples`."""
+    return {str(k).split(".", 1)[0] for k in keys if not str(k).startswith("_")}
 
 
 # ---------------------------------------------------------------- reader 2: the log itself
@@ -163,11 +174,15 @@ def iter_log_payloads(data: bytes) -> Iterator[bytes]:
 
 
 def read_records(path: Path) -> Iterator[Any]:
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
 
     for payload in iter_log_payloads(Path(path).read_bytes()):
         record = pb.Record()
-        record.ParseFromString(payload)
+        try:
+            record.ParseFromString(payload)
+        except DecodeError as exc:
+            raise ValueError(f"{Path(path).name}: a record is not a wandb Record: {exc}") from None
         yield record
 
 
@@ -183,7 +198,7 @@ def _apply_record(info: RunInfo, record: Any) -> None:
     kind = record.WhichOneof("record_type")
     if kind == "history":
         info.history_rows += 1
-        info.metrics.update(k for k in (_item_key(i) for i in record.history.item) if not k.startswith("_"))
+        info.metrics.update(_metric_names(_item_key(i) for i in record.history.item))
     elif kind in ("run", "config"):
         items = record.run.config.update if kind == "run" else record.config.update
         for item in items:

@@ -75,10 +75,13 @@ def main():
         mlflow.log_metrics({"test_loss": score[0], "test_accuracy": score[1]})
 
         model.save("mnist_convnet.keras")
+        # mlflow.keras.log_model(input_example=...) fails in MLflow 3.17 (it writes the example before
+        # creating the model folder): pass a signature instead
+        signature = mlflow.models.infer_signature(x_test[:2], model.predict(x_test[:2], verbose=0))
         mlflow.keras.log_model(
             model,
             name="model",
-            input_example=x_test[:2],
+            signature=signature,
             pip_requirements=[f"keras=={keras.__version__}", "torch"],
             registered_model_name="digits-convnet",
         )

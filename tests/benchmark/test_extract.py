@@ -90,8 +90,8 @@ CASES = [
     ("fenced-four-backticks", f"````python\n{SCRIPT}````", "fenced", S),
     ("fenced-crlf", f"Code:\r\n```python\r\n{SCRIPT.replace(chr(10), chr(13) + chr(10))}```\r\n", "fenced", S),
     ("fenced-in-middle-of-prose",
-     "To add tracking you need `mlflow.start_run()` around training; I also log the depth.\n\n"
-     f"```python\n{SCRIPT}```\n\nNotes:\n- The `with` block ends the run.\n- Run it with `python train.py`.",
+     ("To add tracking you need `mlflow.start_run()` around training; I also log the depth.\n\n"
+      f"```python\n{SCRIPT}```\n\nNotes:\n- The `with` block ends the run.\n- Run it with `python train.py`."),
      "fenced", S),
     ("python-plus-bash-pip-install",
      f"First install:\n```bash\npip install mlflow\n```\nThen:\n```python\n{SCRIPT}```\nRun:\n```sh\npython train.py\n```",
@@ -133,8 +133,8 @@ CASES = [
     ("elided-ellipsis-line", f"```python\n{ELIDED_DOTS}```", "elided", None),
     ("elided-missing-definitions", f"Only the changed part:\n```python\n{ONLY_MAIN}\n```", "elided", None),
     ("not-elided-false-friends", f"```python\n{FALSE_FRIENDS}```", "fenced", FALSE_FRIENDS.strip()),
-    ("no-code-prose", "I can't run code, but you should call mlflow.start_run() before training and "
-                      "log metrics with mlflow.log_metric.", "no_code", None),
+    ("no-code-prose", ("I can't run code, but you should call mlflow.start_run() before training and "
+                       "log metrics with mlflow.log_metric."), "no_code", None),
     ("no-code-only-bash", "Run this:\n```bash\npip install mlflow\npython train.py\n```", "no_code", None),
     ("no-code-diff-only", "```diff\n+import mlflow\n-import os\n```", "no_code", None),
     ("no-code-single-word", "Sure", "no_code", None),

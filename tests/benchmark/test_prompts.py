@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.errors import AdaptbenchError, UnknownNameError
-from benchmark.prompts import (available_templates, default_prompts_dir, load_manual, render_prompt,
-                               template_for)
+from benchmark.prompts import available_templates, default_prompts_dir, load_manual, render_prompt, template_for
 from benchmark.types import CheckSpec, Setting, Task
 
 INPUT_CODE = '''import torch

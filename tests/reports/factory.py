@@ -10,8 +10,24 @@ import hashlib
 from pathlib import Path
 
 from benchmark.types import (
-    Category, CheckResult, Completion, Component, ExecutionResult, Extraction, FailureCategory, Framework,
-    Functionality, GenerationConfig, Prompt, RunSpec, SampleKey, SampleRecord, Setting, Status, Usage, Verdict,
+    Category,
+    CheckResult,
+    Completion,
+    Component,
+    ExecutionResult,
+    Extraction,
+    FailureCategory,
+    Framework,
+    Functionality,
+    GenerationConfig,
+    Prompt,
+    RunSpec,
+    SampleKey,
+    SampleRecord,
+    Setting,
+    Status,
+    Usage,
+    Verdict,
 )
 
 MODELS = ("wizardcoder_15b", "gpt-3.5-turbo")  # the underscore exercises escaping in Markdown and LaTeX
@@ -66,7 +82,7 @@ def make_spec(run_id: str = "golden-run") -> RunSpec:
 
 
 def _cells(task: tuple):
-    task_id, functionality, *_ = task
+    functionality = task[1]
     for model in MODELS:
         for temperature in TEMPERATURES:
             if functionality == "version_control":
@@ -160,6 +176,5 @@ def write_run(run_dir: Path, records: list[SampleRecord] | None = None, spec: Ru
     (run_dir / "run.json").write_text(spec.model_dump_json(indent=2))
     records = make_records(spec.run_id) if records is None else records
     with open(run_dir / "samples.jsonl", "w") as fh:
-        for record in records:
-            fh.write(record.model_dump_json() + "\n")
+        fh.writelines(record.model_dump_json() + "\n" for record in records)
     return run_dir

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 _ENV = re.compile(r"\\(begin|end)\{([^}]*)\}")
-_TABULAR = re.compile(r"\\begin\{tabular\}\{([^}]*)\}(.*?)\\end\{tabular\}", re.S)
+_TABULAR = re.compile(r"\\begin\{tabular\}\{([^}]*)\}(.*?)\\end\{tabular\}", re.DOTALL)
 _MULTICOL = re.compile(r"\\multicolumn\{(\d+)\}")
 
 
@@ -66,7 +66,7 @@ def pdflatex() -> str | None:
 def compile_errors(tex_path: Path) -> str | None:
     """Compile with pdflatex in the file's folder; None on success, else the log's error lines."""
     result = subprocess.run([pdflatex(), "-interaction=nonstopmode", "-halt-on-error", tex_path.name],
-                            cwd=tex_path.parent, capture_output=True, text=True, timeout=120)
+                            cwd=tex_path.parent, capture_output=True, text=True, timeout=120, check=False)
     if result.returncode == 0 and (tex_path.with_suffix(".pdf")).exists():
         return None
     return "\n".join(line for line in result.stdout.splitlines() if line.startswith("!") or "Error" in line)[:2000]

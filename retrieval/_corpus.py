@@ -1,0 +1,360 @@
+"""Documentation corpora: definitions (corpora/<component>.toml), sources (a registry), the curation pipeline
+(crawl -> chunk -> optional LLM summary -> embed -> FAISS) and the built corpus in the cache.
+
+A built corpus lives in `$ADAPTBENCH_CACHE/corpora/<component>/` (default ~/.cache/adaptbench/corpora/...):
+`manifest.json`, `chunks.jsonl`, `index.faiss`, and `site/` (the rendered pages, for the installed source).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import tomllib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from threading import Lock
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchmark.cache import default_cache_dir, write_json_atomic
+from benchmark.errors import AdaptbenchError, UnknownNameError
+from benchmark.registry import Registry
+
+from ._chunking import CHUNK_OVERLAP, CHUNK_SIZE, chunk_pages
+from ._embed import DEFAULT_EMBEDDER, get_embedder
+from ._llm import LLMSpec, ask, render, resolve_llm
+from ._server import serve_folder
+from ._store import VectorStore
+from .crawler import CrawlLimits, Page, crawl
+
+log = logging.getLogger(__name__)
+
+CORPUS_SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class CorpusError(AdaptbenchError):
+    """A corpus definition is malformed or a corpus cannot be built or loaded."""
+
+
+# ---------------------------------------------------------------- definitions
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstalledSpec(_Strict):
+    modules: list[str]
+    depth: int = 2
+
+
+class WebSpec(_Strict):
+    start_urls: list[str]
+    allowed_prefixes: list[str] = Field(default_factory=list)
+    depth: int = 2
+    fetcher: str = "selenium"
+    max_pages: int = 300
+    delay_s: float = 0.5
+
+
+class CliSpec(_Strict):
+    program: str
+    parser: str
+    groups: list[str] = Field(default_factory=list)
+
+
+class CorpusSpec(_Strict):
+    component: str
+    package: str
+    import_roots: list[str]
+    default_source: str = "installed"
+    installed: InstalledSpec
+    web: WebSpec | None = None
+    cli: CliSpec | None = None
+
+
+def corpora_dir() -> Path:
+    env = os.environ.get("ADAPTBENCH_CORPORA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "corpora"
+
+
+def available_components() -> list[str]:
+    return sorted(p.stem for p in corpora_dir().glob("*.toml"))
+
+
+def load_spec(component: str) -> CorpusSpec:
+    path = corpora_dir() / f"{component}.toml"
+    if not path.is_file():
+        import difflib
+
+        known = available_components()
+        close = difflib.get_close_matches(component, known, n=2)
+        raise UnknownNameError(f"no corpus definition for '{component}' ({path})",
+                               (f"did you mean {', '.join(close)}? " if close else "") + f"available: {', '.join(known)}")
+    try:
+        return CorpusSpec.model_validate(tomllib.loads(path.read_text()))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise CorpusError(f"{path}: {str(exc).splitlines()[0]}", "fix the corpus definition") from None
+
+
+def package_version(spec: CorpusSpec) -> str:
+    try:
+        return version(spec.package)
+    except PackageNotFoundError:
+        raise CorpusError(f"package '{spec.package}' ({spec.component}) is not installed",
+                          f"pip install {spec.package}, or build from the web: --source web") from None
+
+
+# ---------------------------------------------------------------- build options
+
+
+@dataclass
+class BuildOptions:
+    source: str | None = None  # installed | web (None: the definition's default_source)
+    depth: int | None = None  # None: the source's depth in the definition
+    fetcher: str | None = None  # selenium | http (None: selenium for both sources)
+    max_pages: int | None = None
+    summarise: bool = False
+    model: LLMSpec = None  # the summariser (default: the embedded model)
+    embedder: str = DEFAULT_EMBEDDER
+    chunk_size: int = CHUNK_SIZE
+    chunk_overlap: int = CHUNK_OVERLAP
+    max_modules: int | None = None  # caps for quick builds (tests)
+    max_classes: int | None = None
+    max_commands: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- sources
+
+
+class CorpusSource(ABC):
+    """Where a corpus' pages come from. `collect` crawls them into `workdir` terms and reports what it did."""
+
+    @abstractmethod
+    def collect(self, spec: CorpusSpec, options: BuildOptions, workdir: Path) -> tuple[list[Page], dict]:
+        """(pages, facts for the manifest: depth, start URLs, fetcher, package version ...)"""
+
+
+SOURCES: Registry[CorpusSource] = Registry("corpus source", CorpusSource)
+
+
+def corpus_source(name: str):
+    return SOURCES.register(name)
+
+
+@corpus_source("installed")
+class InstalledSource(CorpusSource):
+    """The installed package's docstrings and CLI help, rendered to HTML, served on 127.0.0.1 and crawled."""
+
+    def collect(self, spec: CorpusSpec, options: BuildOptions, workdir: Path) -> tuple[list[Page], dict]:
+        from ._render import RenderOptions, render_site
+
+        site = workdir / "site"
+        shutil.rmtree(site, ignore_errors=True)
+        pkg_version = package_version(spec)
+        render = RenderOptions(modules=spec.installed.modules, cli_parser=spec.cli.parser if spec.cli else None,
+                               cli_program=spec.cli.program if spec.cli else "", max_modules=options.max_modules,
+                               max_classes=options.max_classes, max_commands=options.max_commands)
+        started = time.perf_counter()
+        rendered = render_site(spec.component, pkg_version, render, site)
+        render_s = time.perf_counter() - started
+        depth = spec.installed.depth if options.depth is None else options.depth
+        fetcher = options.fetcher or "selenium"
+        with serve_folder(site) as base:
+            result = crawl([f"{base}/index.html"], depth, fetcher,
+                           limits=CrawlLimits(max_pages=options.max_pages or 5000))
+        pages = [Page(url=p.url.replace(base, "installed://" + spec.component), depth=p.depth, title=p.title,
+                      text=p.text) for p in result.pages]
+        return pages, {"depth": depth, "fetcher": fetcher, "package_version": pkg_version,
+                       "modules": render.modules[: options.max_modules] if options.max_modules else render.modules,
+                       "rendered_pages": rendered, "render_s": round(render_s, 2)}
+
+
+@corpus_source("web")
+class WebSource(CorpusSource):
+    """The component's documentation site (the study's setting; needs internet)."""
+
+    def collect(self, spec: CorpusSpec, options: BuildOptions, workdir: Path) -> tuple[list[Page], dict]:
+        if spec.web is None:
+            raise CorpusError(f"corpus '{spec.component}' defines no [web] source", "use --source installed")
+        web = spec.web
+        depth = web.depth if options.depth is None else options.depth
+        fetcher = options.fetcher or web.fetcher
+        limits = CrawlLimits(max_pages=options.max_pages or web.max_pages, delay_s=web.delay_s)
+        result = crawl(web.start_urls, depth, fetcher, web.allowed_prefixes or None, limits)
+        if not result.pages:
+            raise CorpusError(f"the web crawl of {spec.component} fetched no page ({len(result.skipped)} skipped)",
+                              "check the internet connection, or use --source installed")
+        try:
+            pkg_version = version(spec.package)
+        except PackageNotFoundError:
+            pkg_version = None
+        return result.pages, {"depth": depth, "fetcher": fetcher, "start_urls": web.start_urls,
+                              "package_version": pkg_version, "skipped": len(result.skipped)}
+
+
+# ---------------------------------------------------------------- the built corpus
+
+
+def corpus_dir(component: str) -> Path:
+    return default_cache_dir() / "corpora" / component
+
+
+class Corpus:
+    """A built corpus: its manifest, chunks and FAISS index, searched with the embedder that built it."""
+
+    def __init__(self, component: str, folder: Path, manifest: dict, store: VectorStore):
+        self.component, self.folder, self.manifest, self.store = component, folder, manifest, store
+
+    @property
+    def chunks(self) -> list[dict]:
+        return self.store.chunks
+
+    def search(self, queries: list[str] | str, k: int = 3) -> list[dict]:
+        """Top-k documents for one query, or for several (each chunk scored by its best match over the queries)."""
+        queries = [queries] if isinstance(queries, str) else [q for q in queries if q.strip()]
+        if not queries or k <= 0:
+            return []
+        vectors = get_embedder(self.manifest["embedder"]).embed(queries)
+        best: dict[int, float] = {}
+        for hits in self.store.search(vectors, k):
+            for position, score in hits:
+                best[position] = max(score, best.get(position, -1.0))
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+        return [as_document(self.chunks[position], score) for position, score in ranked]
+
+
+def as_document(chunk: dict, score: float | None) -> dict:
+    return {"title": chunk["title"], "text": chunk["text"], "source": chunk["source"],
+            "score": None if score is None else round(float(score), 4)}
+
+
+_LOADED: dict[str, Corpus] = {}
+_LOCK = Lock()
+
+
+def get_corpus(component: str, options: BuildOptions | None = None) -> Corpus:
+    """The built corpus (memoised per process), building it first when missing or stale."""
+    with _LOCK:
+        key = f"{default_cache_dir()}::{component}"
+        if key not in _LOADED:
+            corpus = load_corpus(component)
+            if corpus is None:
+                corpus = build_corpus(component, options or BuildOptions())
+            _LOADED[key] = corpus
+        return _LOADED[key]
+
+
+def load_corpus(component: str) -> Corpus | None:
+    """The cached corpus, or None when absent, of another schema, or built from another package version."""
+    folder = corpus_dir(component)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("schema_version") != CORPUS_SCHEMA_VERSION:
+        log.info("corpus %s has schema %s: rebuilding", component, manifest.get("schema_version"))
+        return None
+    if manifest.get("source") == "installed":
+        installed = package_version(load_spec(component))
+        if manifest.get("package_version") != installed:
+            log.info("corpus %s was built from %s %s, %s is installed: rebuilding", component,
+                     manifest.get("package"), manifest.get("package_version"), installed)
+            return None
+    return Corpus(component, folder, manifest, VectorStore.load(folder))
+
+
+def build_corpus(component: str, options: BuildOptions | None = None) -> Corpus:
+    """Crawl, chunk, (summarise,) embed and index; write the corpus atomically into the cache."""
+    options = options or BuildOptions()
+    spec = load_spec(component)
+    source_name = options.source or spec.default_source
+    source = SOURCES.get(source_name)()
+    target = corpus_dir(component)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{component}-", dir=target.parent))
+    timings: dict[str, float] = {}
+    try:
+        started = time.perf_counter()
+        pages, facts = source.collect(spec, options, work)
+        timings["crawl_s"] = time.perf_counter() - started
+        chunks = chunk_pages(pages, options.chunk_size, options.chunk_overlap)
+        summariser = _summarise(chunks, spec, options, timings) if options.summarise else None
+        started = time.perf_counter()
+        embedder = get_embedder(options.embedder)
+        vectors = embedder.embed([c["text"] for c in chunks]) if chunks else _empty(embedder)
+        store = VectorStore.from_vectors(vectors, chunks)
+        timings["embed_s"] = time.perf_counter() - started
+        store.save(work)
+        manifest = _manifest(spec, source_name, facts, pages, chunks, summariser, embedder.id, options, timings)
+        write_json_atomic(work / MANIFEST, manifest)
+        _publish(work, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log.info("built corpus %s: %d pages, %d chunks (%s)", component, manifest["pages"], manifest["chunks"],
+             ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    _LOADED.pop(f"{default_cache_dir()}::{component}", None)
+    return Corpus(component, target, manifest, VectorStore.load(target))
+
+
+def _empty(embedder):
+    import numpy as np
+
+    return np.zeros((0, len(embedder.embed(["x"])[0])), dtype="float32")
+
+
+def _summarise(chunks: list[dict], spec: CorpusSpec, options: BuildOptions, timings: dict) -> str:
+    """Replace each chunk's text by an LLM summary (the raw text is kept as `raw`); answers are cached."""
+    llm = resolve_llm(options.model)
+    started = time.perf_counter()
+    for i, chunk in enumerate(chunks, 1):
+        prompt = render("summarise", component=spec.component, title=chunk["title"], text=chunk["text"])
+        summary = ask(llm, prompt, max_tokens=160, purpose=f"summarise:{spec.component}")
+        chunk["raw"], chunk["text"] = chunk["text"], summary or chunk["text"]
+        if i % 20 == 0:
+            log.info("summarised %d/%d chunks of %s", i, len(chunks), spec.component)
+    timings["summarise_s"] = time.perf_counter() - started
+    return llm.name
+
+
+def _manifest(spec: CorpusSpec, source: str, facts: dict, pages: list[Page], chunks: list[dict],
+              summariser: str | None, embedder_id: str, options: BuildOptions, timings: dict) -> dict:
+    return {
+        "schema_version": CORPUS_SCHEMA_VERSION,
+        "component": spec.component,
+        "source": source,
+        "package": spec.package,
+        "package_version": facts.pop("package_version", None),
+        "depth": facts.pop("depth"),
+        "pages": len(pages),
+        "chunks": len(chunks),
+        "summariser": summariser,
+        "embedder": embedder_id,
+        "chunk_size": options.chunk_size,
+        "chunk_overlap": options.chunk_overlap,
+        "caps": {k: getattr(options, k) for k in ("max_pages", "max_modules", "max_classes", "max_commands")
+                 if getattr(options, k)},
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        **facts,
+    }
+
+
+def _publish(work: Path, target: Path) -> None:
+    """Swap the new build into place (the old one is removed only once the new one is complete)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(work, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

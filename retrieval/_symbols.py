@@ -1,0 +1,244 @@
+"""Which API symbols of a library a script uses, read from its AST (no execution).
+
+Found: imports from the library (`from dvc.repo import Repo` -> `dvc.repo.Repo`); attribute chains rooted at an
+imported name or at a variable known to hold an instance of one of its classes (`repo = Repo(".")`,
+`dvc: DvcRepo`, `with Repo(...) as r`) -> `dvc.repo.Repo.add`, `dvc.repo.Repo.config.edit`; and command lines of
+the library's program run through `subprocess` (`subprocess.run(["dvc", "add", path])`, also through a small
+wrapper such as `def dvc(*args): subprocess.run(["dvc", *args])` called as `dvc("remote", "add", ...)`) ->
+`dvc add`, `dvc remote add`.
+
+A document *mentions* a symbol when it contains its last two dotted parts (`Repo.add`, `config.edit`; case-insensitive,
+whole words), or for a command its words (`dvc remote add`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+from dataclasses import dataclass
+
+SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen"}
+
+
+@dataclass(frozen=True, order=True)
+class Symbol:
+    name: str  # "dvc.repo.Repo.add" or "dvc remote add"
+    kind: str = "python"  # python | cli
+
+    @property
+    def tail(self) -> str:
+        return " ".join(self.name.split()) if self.kind == "cli" else ".".join(self.name.split(".")[-2:])
+
+    def pattern(self) -> re.Pattern:
+        if self.kind == "cli":
+            words = r"\s+".join(re.escape(w) for w in self.name.split())
+            return re.compile(rf"(?<![\w-]){words}(?![\w-])", re.IGNORECASE)
+        return re.compile(rf"(?<!\w){re.escape(self.tail)}(?!\w)", re.IGNORECASE)
+
+    def mentioned_in(self, text: str) -> bool:
+        return bool(self.pattern().search(text))
+
+    def defined_in(self, text: str) -> bool:
+        """The text documents it: a heading (`# ...`) or a `usage:` line names it."""
+        pattern = self.pattern()
+        return any(pattern.search(line) for line in text.splitlines()
+                   if line.lstrip().startswith(("#", "usage:")))
+
+
+def _under(name: str, roots: list[str]) -> bool:
+    return any(name == r or name.startswith(r + ".") for r in roots)
+
+
+class _Analyser(ast.NodeVisitor):
+    def __init__(self, roots: list[str]):
+        self.roots = roots
+        self.names: dict[str, str] = {}  # local name -> qualified module/class/function
+        self.instances: dict[str, str] = {}  # variable -> qualified class of the object it holds
+        self.found: set[str] = set()
+
+    # -------------------------------------------------------- bindings
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.asname:
+                self.names[alias.asname] = alias.name
+            else:
+                top = alias.name.split(".")[0]
+                self.names[top] = top
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        for alias in node.names:
+            if node.module and alias.name != "*":
+                qualified = f"{node.module}.{alias.name}"
+                self.names[alias.asname or alias.name] = qualified
+                if _under(qualified, self.roots):
+                    self.found.add(qualified)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        kind = self.instance_of(node.value)
+        for target in node.targets:
+            if kind and isinstance(target, ast.Name):
+                self.instances[target.id] = kind
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._annotate(node.target, node.annotation)
+        self.generic_visit(node)
+
+    def visit_arg(self, node: ast.arg) -> None:
+        if node.annotation is not None:
+            self._annotate(ast.Name(id=node.arg), node.annotation)
+        self.generic_visit(node)
+
+    def visit_withitem(self, node: ast.withitem) -> None:
+        kind = self.instance_of(node.context_expr)
+        if kind and isinstance(node.optional_vars, ast.Name):
+            self.instances[node.optional_vars.id] = kind
+        self.generic_visit(node)
+
+    def _annotate(self, target: ast.AST, annotation: ast.AST) -> None:
+        kind = self.qualify(annotation)
+        if kind and isinstance(target, ast.Name) and _under(kind, self.roots):
+            self.instances[target.id] = kind
+
+    def instance_of(self, value: ast.AST) -> str | None:
+        """The library class whose instance `value` yields: `Repo(...)` or a constructor-like `Repo.init(...)`."""
+        if isinstance(value, ast.IfExp):
+            return self.instance_of(value.body) or self.instance_of(value.orelse)
+        if not isinstance(value, ast.Call):
+            return None
+        called = self.qualify(value.func)
+        if not called or not _under(called, self.roots) or _root_name(value.func) in self.instances:
+            return None  # a method of an object we hold returns something we cannot type statically
+        parts = called.split(".")
+        if parts[-1][:1].isupper():
+            return called
+        if len(parts) > 1 and parts[-2][:1].isupper():
+            return ".".join(parts[:-1])
+        return None
+
+    # -------------------------------------------------------- uses
+    def qualify(self, node: ast.AST) -> str | None:
+        """`a.b.c` with `a` an imported name or a known instance -> its qualified dotted name."""
+        attrs = []
+        while isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        base = self.instances.get(node.id) or self.names.get(node.id)
+        return ".".join([base, *reversed(attrs)]) if base else None
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _maximal_chains(tree: ast.AST) -> list[ast.Attribute]:
+    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and id(node) not in inner]
+
+
+def python_symbols(code: str, roots: list[str]) -> set[str]:
+    tree = ast.parse(code)
+    analyser = _Analyser(roots)
+    analyser.visit(tree)  # bindings first (a flat scope: names are rarely reused in a task script)
+    for node in _maximal_chains(tree):
+        name = analyser.qualify(node)
+        if name and _under(name, roots):
+            analyser.found.add(name)
+    return analyser.found
+
+
+# ---------------------------------------------------------------- command lines
+
+
+def cli_symbols(code: str, program: str, groups: list[str]) -> set[str]:
+    tree = ast.parse(code)
+    wrappers = _cli_wrappers(tree, program)
+    found = set()
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        argv = _argv_of(call, program, wrappers)
+        if argv:
+            found.add(_command(program, argv, groups))
+    return found
+
+
+def _is_subprocess(call: ast.Call) -> bool:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+    return (name in SUBPROCESS_CALLS and owner in ("subprocess", "")) or (owner == "os" and name == "system")
+
+
+def _literal_argv(node: ast.AST) -> list[str | None] | None:
+    """["dvc", "add", x] -> ["dvc", "add", None]; "dvc add x" -> ["dvc", "add", "x"]; *args -> "*"."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            return shlex.split(node.value)
+        except ValueError:
+            return None
+    if isinstance(node, (ast.List, ast.Tuple)):
+        out: list[str | None] = []
+        for item in node.elts:
+            if isinstance(item, ast.Starred):
+                out.append("*")
+            else:
+                out.append(item.value if isinstance(item, ast.Constant) and isinstance(item.value, str) else None)
+        return out
+    return None
+
+
+def _cli_wrappers(tree: ast.AST, program: str) -> set[str]:
+    """Functions `def f(*args)` whose body runs `[program, *args]`."""
+    wrappers = set()
+    for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        if fn.args.vararg is None:
+            continue
+        for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call) and _is_subprocess(n) and n.args):
+            argv = _literal_argv(call.args[0])
+            if argv and argv[0] == program and "*" in argv:
+                wrappers.add(fn.name)
+    return wrappers
+
+
+def _argv_of(call: ast.Call, program: str, wrappers: set[str]) -> list[str] | None:
+    if _is_subprocess(call) and call.args:
+        argv = _literal_argv(call.args[0])
+        if argv and argv[0] == program and len(argv) > 1 and isinstance(argv[1], str) and argv[1] != "*":
+            return [a for a in argv[1:] if isinstance(a, str)]
+    if isinstance(call.func, ast.Name) and call.func.id in wrappers and call.args:
+        words = []
+        for arg in call.args:
+            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                break
+            words.append(arg.value)
+        return words or None
+    return None
+
+
+def _command(program: str, argv: list[str], groups: list[str]) -> str:
+    words = [argv[0]]
+    if argv[0] in groups and len(argv) > 1 and not argv[1].startswith("-"):
+        words.append(argv[1])
+    return " ".join([program, *words])
+
+
+# ---------------------------------------------------------------- both
+
+
+def used_symbols(code: str, roots: list[str], program: str | None = None,
+                 groups: list[str] | None = None) -> list[Symbol]:
+    """The library symbols `code` uses, sorted: Python API names, then command lines."""
+    symbols = {Symbol(name) for name in python_symbols(code, roots)}
+    if program:
+        symbols |= {Symbol(name, "cli") for name in cli_symbols(code, program, groups or [])}
+    return sorted(symbols, key=lambda s: (s.kind != "python", s.name))
+
+
+def covered(symbols: list[Symbol], docs) -> list[Symbol]:
+    """The symbols that at least one document's text (or title) mentions."""
+    texts = [f"{d.get('title', '')}\n{d.get('text', '')}" for d in docs]
+    return [s for s in symbols if any(s.mentioned_in(t) for t in texts)]
