@@ -79,7 +79,7 @@ class Runner:
         exec_pool = ThreadPoolExecutor(max(1, self.runtime.workers), thread_name_prefix="sandbox")
         bar = tqdm(total=total, unit="sample", disable=not self.runtime.progress, dynamic_ncols=True)
         try:
-            pending: set[Future] = {gen_pool.submit(self._generate, g, missing) for g, missing in todo}
+            pending: set[Future] = {gen_pool.submit(self._generate, b) for b in batches(todo, self.backends)}
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -99,39 +99,53 @@ class Runner:
             self.stats[stat] += amount
 
     # ------------------------------------------------------------------ stages
-    def _generate(self, group: Group, indices: list[int]) -> list[tuple[Group, int, Prompt, Completion]]:
-        prompt = self._render(group)
-        config = GenerationConfig(temperature=group.temperature, max_tokens=self.spec.generation.max_tokens,
-                                  top_p=self.spec.generation.top_p, seed=self.spec.generation.seed)
-        options = self.spec.model_options.get(group.model, {})
-        keys = {i: generation_key(group.model, options, prompt.hash(), config, i) for i in indices}
-        completions = {i: self.cache.get_completion(k) for i, k in keys.items()}
-        missing = [i for i, c in completions.items() if c is None]
-        self._count("cached_generations", len(indices) - len(missing))
-        if missing:
-            for i, completion in zip(missing, self._call_backend(group, prompt, config, len(missing))):
-                completions[i] = completion
-                self.cache.put_completion(keys[i], completion)
-            self._count("generated", len(missing))
-        return [(group, i, prompt, completions[i]) for i in indices]
+    def _generate(self, batch: list[tuple[Group, list[int]]]) -> list[tuple[Group, int, Prompt, Completion]]:
+        """Render, look up the cache, and ask the model (once, for the whole batch) for what is missing."""
+        planned, asks = [], []
+        for group, indices in batch:
+            prompt = self._render(group)
+            config = self._config(group, indices)
+            options = self.spec.model_options.get(group.model, {})
+            keys = {i: generation_key(group.model, options, prompt.hash(), self._config(group), i) for i in indices}
+            completions = {i: self.cache.get_completion(k) for i, k in keys.items()}
+            missing = [i for i, c in completions.items() if c is None]
+            self._count("cached_generations", len(indices) - len(missing))
+            planned.append((group, prompt, completions))
+            if missing:
+                asks.append((group, missing, keys, completions, GenerationRequest(
+                    task=group.task, prompt=prompt, config=config, n=len(missing))))
+        if asks:
+            answers = self._call_backend(batch[0][0].model, [a[4] for a in asks])
+            for (group, missing, keys, completions, _), answer in zip(asks, answers):
+                for i, completion in zip(missing, answer):
+                    completions[i] = completion
+                    self.cache.put_completion(keys[i], completion)
+                self._count("generated", len(missing))
+        return [(group, i, prompt, completions[i]) for group, prompt, completions in planned for i in sorted(completions)]
+
+    def _config(self, group: Group, indices: list[int] | None = None) -> GenerationConfig:
+        """The cache key uses the base seed; a request for samples i.. is seeded from i, so a resumed run
+        does not repeat the samples it already has."""
+        seed = self.spec.generation.seed
+        if seed is not None and indices:
+            seed += min(indices)
+        return GenerationConfig(temperature=group.temperature, max_tokens=self.spec.generation.max_tokens,
+                                top_p=self.spec.generation.top_p, seed=seed)
 
     def _render(self, group: Group) -> Prompt:
         docs_source, docs_target = retrieve_docs(group.task, group.retrieval)
         return render_prompt(group.task, group.setting, docs_source=docs_source, docs_target=docs_target,
                              retrieval=group.retrieval)
 
-    def _call_backend(self, group: Group, prompt: Prompt, config: GenerationConfig, n: int) -> list[Completion]:
-        backend = self.backends[group.model]
-        request = GenerationRequest(task=group.task, prompt=prompt, config=config, n=n)
-        with self._gates[group.model]:
+    def _call_backend(self, model: str, requests: list[GenerationRequest]) -> list[list[Completion]]:
+        backend = self.backends[model]
+        with self._gates[model]:
             try:
-                completions = backend.generate(request)
+                answers = backend.generate_batch(requests)
             except Exception as exc:  # recorded per sample; the run goes on and a resume retries them
-                log.error("model %s failed on %s: %s", group.model, group.task.id, exc)
-                completions = [Completion(text="", error=str(exc), model=group.model)] * n
-        if len(completions) != n:
-            completions = (completions + [Completion(text="", error="backend returned too few samples")] * n)[:n]
-        return completions
+                log.error("model %s failed: %s", model, exc)
+                answers = [[Completion(text="", error=str(exc), model=model)] * r.n for r in requests]
+        return [_exactly_n(answer, request.n) for answer, request in zip(answers, requests)]
 
     def _judge(self, group: Group, index: int, prompt: Prompt, completion: Completion) -> SampleRecord:
         extraction = extract_code(completion.text, group.task.input_code()) if completion.error is None \
@@ -142,6 +156,26 @@ class Runner:
             execution, verdict = evaluated.execution, evaluated.verdict
             self._count("cached_executions" if evaluated.cached else "executed")
         return make_record(group, index, prompt, completion, extraction, execution, verdict, self.spec.generation)
+
+
+def _exactly_n(completions: list[Completion], n: int) -> list[Completion]:
+    if len(completions) < n:
+        completions = completions + [Completion(text="", error="the backend returned too few samples")] * (n - len(completions))
+    return completions[:n]
+
+
+def batches(todo: list[tuple[Group, list[int]]], backends: dict[str, ModelBackend]) -> list[list[tuple[Group, list[int]]]]:
+    """Generation work units: one group each, or for batching backends up to `max_batch_requests` groups of the
+    same model and temperature."""
+    out, open_batches = [], {}
+    for group, missing in todo:
+        size = max(1, getattr(backends[group.model], "max_batch_requests", 1))
+        key = (group.model, group.temperature)
+        current = open_batches.setdefault(key, [])
+        current.append((group, missing))
+        if len(current) >= size:
+            out.append(open_batches.pop(key))
+    return out + list(open_batches.values())
 
 
 def verdict_without_execution(completion: Completion, extraction: Extraction) -> Verdict | None:

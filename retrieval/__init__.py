@@ -12,12 +12,33 @@
 
 from __future__ import annotations
 
-from ._corpus import (SOURCES, BuildOptions, Corpus, CorpusError, CorpusSource, CorpusSpec, available_components,
-                      build_corpus, corpus_dir, corpus_source, get_corpus, load_corpus, load_spec)
+from ._corpus import (
+    SOURCES,
+    BuildOptions,
+    Corpus,
+    CorpusError,
+    CorpusSource,
+    CorpusSpec,
+    available_components,
+    build_corpus,
+    corpus_dir,
+    corpus_source,
+    get_corpus,
+    load_corpus,
+    load_spec,
+)
 from ._embed import EMBEDDERS, Embedder, embedder, get_embedder
 from ._evaluate import coverage, mean_coverage, retrieval_eval
-from ._strategies import (DEFAULT_K, STRATEGIES, Strategy, get_strategy, oracle_documents, source_symbols, strategy,
-                          target_symbols)
+from ._strategies import (
+    DEFAULT_K,
+    STRATEGIES,
+    Strategy,
+    get_strategy,
+    oracle_documents,
+    source_symbols,
+    strategy,
+    target_symbols,
+)
 from ._symbols import Symbol, used_symbols
 from .crawler import FETCHERS, CrawlLimits, CrawlResult, Fetcher, Page, crawl, fetcher, normalise_url
 
@@ -40,10 +61,43 @@ _RETRIEVED: dict[tuple, tuple] = {}
 
 
 __all__ = [
-    "BuildOptions", "Corpus", "CorpusError", "CorpusSource", "CorpusSpec", "CrawlLimits", "CrawlResult", "DEFAULT_K",
-    "EMBEDDERS", "Embedder", "FETCHERS", "Fetcher", "Page", "SOURCES", "STRATEGIES", "Strategy", "Symbol",
-    "available_components", "build_corpus", "corpus_dir", "corpus_source", "coverage", "crawl", "embedder",
-    "fetcher", "get_corpus", "get_embedder", "get_strategy", "load_corpus", "load_spec", "mean_coverage",
-    "normalise_url", "oracle_documents", "retrieval_eval", "retrieve_for_task", "source_symbols", "strategy",
-    "target_symbols", "used_symbols",
+    "DEFAULT_K",
+    "EMBEDDERS",
+    "FETCHERS",
+    "SOURCES",
+    "STRATEGIES",
+    "BuildOptions",
+    "Corpus",
+    "CorpusError",
+    "CorpusSource",
+    "CorpusSpec",
+    "CrawlLimits",
+    "CrawlResult",
+    "Embedder",
+    "Fetcher",
+    "Page",
+    "Strategy",
+    "Symbol",
+    "available_components",
+    "build_corpus",
+    "corpus_dir",
+    "corpus_source",
+    "coverage",
+    "crawl",
+    "embedder",
+    "fetcher",
+    "get_corpus",
+    "get_embedder",
+    "get_strategy",
+    "load_corpus",
+    "load_spec",
+    "mean_coverage",
+    "normalise_url",
+    "oracle_documents",
+    "retrieval_eval",
+    "retrieve_for_task",
+    "source_symbols",
+    "strategy",
+    "target_symbols",
+    "used_symbols",
 ]

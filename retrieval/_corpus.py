@@ -16,7 +16,7 @@ import time
 import tomllib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from threading import Lock
@@ -54,6 +54,7 @@ class _Strict(BaseModel):
 class InstalledSpec(_Strict):
     modules: list[str]
     depth: int = 2
+    env: dict[str, str] = Field(default_factory=dict)  # environment the modules need to import
 
 
 class WebSpec(_Strict):
@@ -163,7 +164,8 @@ class InstalledSource(CorpusSource):
         pkg_version = package_version(spec)
         render = RenderOptions(modules=spec.installed.modules, cli_parser=spec.cli.parser if spec.cli else None,
                                cli_program=spec.cli.program if spec.cli else "", max_modules=options.max_modules,
-                               max_classes=options.max_classes, max_commands=options.max_commands)
+                               max_classes=options.max_classes, max_commands=options.max_commands,
+                               env=spec.installed.env)
         started = time.perf_counter()
         rendered = render_site(spec.component, pkg_version, render, site)
         render_s = time.perf_counter() - started
@@ -343,7 +345,7 @@ def _manifest(spec: CorpusSpec, source: str, facts: dict, pages: list[Page], chu
         "chunk_overlap": options.chunk_overlap,
         "caps": {k: getattr(options, k) for k in ("max_pages", "max_modules", "max_classes", "max_commands")
                  if getattr(options, k)},
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         **facts,
     }

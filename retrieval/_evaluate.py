@@ -4,7 +4,7 @@ that the retrieved documents mention (and the same for Docs-X against the input 
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 from benchmark.types import Category, Task
 

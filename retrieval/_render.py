@@ -19,11 +19,15 @@ import html
 import importlib
 import inspect
 import logging
+import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -31,6 +35,7 @@ class RenderOptions:
     modules: list[str]
     cli_parser: str | None = None  # "module:function" returning the program's argparse parser
     cli_program: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # set (if unset) before importing, e.g. KERAS_BACKEND
     max_modules: int | None = None  # caps, for quick builds (tests)
     max_classes: int | None = None
     max_commands: int | None = None
@@ -66,6 +71,8 @@ _PAGE = """<!doctype html>
 def render_site(component: str, version: str, options: RenderOptions, root: Path) -> int:
     """Write the pages under `root`; return how many."""
     site = _Site(root, f"{component} {version} API reference")
+    for key, value in options.env.items():
+        os.environ.setdefault(key, value)
     modules = options.modules[: options.max_modules] if options.max_modules else options.modules
     documented: set[str] = set()
     for name in modules:
@@ -93,14 +100,20 @@ def _render_index(site: _Site, component: str, version: str, has_cli: bool, prog
 def _public_members(module) -> list[tuple[str, Any]]:
     names = getattr(module, "__all__", None)
     if names is None:
-        names = [n for n, obj in vars(module).items()
-                 if not n.startswith("_") and getattr(obj, "__module__", None) == module.__name__]
+        own = module.__name__
+        names = [n for n, obj in vars(module).items() if not n.startswith("_") and
+                 _within(getattr(obj, "__module__", None) or "", own)]
     out = []
     for name in names:
         obj = getattr(module, name, None)
         if obj is not None and (inspect.isclass(obj) or inspect.isroutine(obj)):
             out.append((name, obj))
     return out
+
+
+def _within(name: str, package: str) -> bool:
+    """Defined in `package` or one of its sub-modules (a package's re-exports count as its own)."""
+    return name == package or name.startswith(package + ".")
 
 
 def _render_module(site: _Site, module, options: RenderOptions, documented: set[str]) -> None:
@@ -219,6 +232,6 @@ def _unique_commands(parser: argparse.ArgumentParser) -> list[tuple[str, argpars
 
 def _help(parser: argparse.ArgumentParser) -> str:
     try:
-        return parser.format_help()
+        return _ANSI.sub("", parser.format_help())  # dvc colours the URLs in its help
     except Exception as exc:  # noqa: BLE001 - a broken help string must not stop the build
         return f"(help unavailable: {exc})"

@@ -21,7 +21,7 @@ class VectorStore:
         self.index, self.chunks = index, chunks
 
     @classmethod
-    def from_vectors(cls, vectors, chunks: list[dict]) -> "VectorStore":
+    def from_vectors(cls, vectors, chunks: list[dict]) -> VectorStore:
         import faiss
 
         index = faiss.IndexFlatIP(int(vectors.shape[1]))
@@ -43,11 +43,10 @@ class VectorStore:
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(folder / INDEX_FILE))
         with open(folder / CHUNKS_FILE, "w") as fh:
-            for chunk in self.chunks:
-                fh.write(json.dumps(chunk) + "\n")
+            fh.writelines(json.dumps(chunk) + "\n" for chunk in self.chunks)
 
     @classmethod
-    def load(cls, folder: Path) -> "VectorStore":
+    def load(cls, folder: Path) -> VectorStore:
         import faiss
 
         with open(folder / CHUNKS_FILE) as fh:

@@ -161,8 +161,9 @@ def cli_symbols(code: str, program: str, groups: list[str]) -> set[str]:
     found = set()
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
         argv = _argv_of(call, program, wrappers)
-        if argv:
-            found.add(_command(program, argv, groups))
+        command = _command(program, argv, groups) if argv else None
+        if command:
+            found.add(command)
     return found
 
 
@@ -219,7 +220,10 @@ def _argv_of(call: ast.Call, program: str, wrappers: set[str]) -> list[str] | No
     return None
 
 
-def _command(program: str, argv: list[str], groups: list[str]) -> str:
+def _command(program: str, argv: list[str], groups: list[str]) -> str | None:
+    argv = [a for a in argv if not a.startswith("-")]  # global flags (`dvc -v pull`)
+    if not argv:
+        return None
     words = [argv[0]]
     if argv[0] in groups and len(argv) > 1 and not argv[1].startswith("-"):
         words.append(argv[1])

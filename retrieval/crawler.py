@@ -17,6 +17,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Self
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 from benchmark.errors import AdaptbenchError, MissingDependencyError
@@ -77,7 +78,7 @@ class Fetcher(ABC):
     def __init__(self, timeout_s: float = 20.0):
         self.timeout_s = timeout_s
 
-    def __enter__(self) -> "Fetcher":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -143,7 +144,7 @@ class SeleniumFetcher(Fetcher):
         self._driver = None
         self._profile: str | None = None
 
-    def __enter__(self) -> "SeleniumFetcher":
+    def __enter__(self) -> Self:
         self._start()
         return self
 
@@ -224,7 +225,7 @@ class Scope:
 
 
 def _under(url: str, prefix: str) -> bool:
-    if url == prefix or url.startswith(prefix.rstrip("/") + "/") or url.startswith(prefix + "?"):
+    if url == prefix or url.startswith((prefix.rstrip("/") + "/", prefix + "?")):
         return True
     # a prefix naming a file ("…/index.html") allows its folder
     folder = prefix.rsplit("/", 1)[0]

@@ -39,6 +39,14 @@ class ModelBackend(ABC):
         """Return exactly request.n completions. A per-sample failure is a Completion with `error` set;
         raise BackendError only when nothing can be produced (bad key, unreachable server after retries)."""
 
+    # Backends that gain from several prompts at once (a local model filling a batch, vLLM's offline engine) set
+    # `max_batch_requests` > 1 and override `generate_batch`; the run loop then sends them groups of requests.
+    max_batch_requests: ClassVar[int] = 1
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[list[Completion]]:
+        """One list of completions per request, in order. The default asks for each request in turn."""
+        return [self.generate(request) for request in requests]
+
     def close(self) -> None:  # release servers, GPU memory ...
         return None
 

@@ -107,6 +107,8 @@ class OpenAIBackend(ModelBackend):
 
     def generate(self, request: GenerationRequest) -> list[Completion]:
         out: list[Completion] = []
+        if request.n <= 0:
+            return out
         if request.n == 1 or not self._n_ignored:
             out = self._call(request, request.n, request.config.seed)
             if len(out) < request.n and not self._n_ignored:

@@ -13,10 +13,11 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -114,8 +115,12 @@ def _release_engines(uri: str) -> None:
     """MLflow caches one SQLAlchemy engine per URI in class attributes, forever; drop ours (private API,
     best effort: a failure here only costs a file handle)."""
     try:
-        from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+        from mlflow.store.model_registry.sqlalchemy_store import (
+            SqlAlchemyStore as RegistryStore,
+        )
+        from mlflow.store.tracking.sqlalchemy_store import (
+            SqlAlchemyStore as TrackingStore,
+        )
     except ImportError:
         return
     for cls in (TrackingStore, RegistryStore):

@@ -13,6 +13,7 @@ Judged from two kinds of real artifacts:
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +40,11 @@ _abo_lock = _abo_threading.Lock()
 # depth: study.optimize calls running (any thread); open: trials asked outside optimize and not yet told
 _abo_state = {"depth": 0, "open": set(), "studies": 0, "phase": 0, "torch_seen": None}
 _abo_fit_depth = _abo_threading.local()
-_abo_cwd0 = _abo_os.getcwd()
-_abo_db_dir = _abo_os.path.join(
-    _abo_os.path.dirname(_abo_os.environ.get("ADAPTBENCH_EVENTS") or _abo_os.path.join(_abo_cwd0, ".adaptbench", "x")),
-    "optuna")
+# the events file is <workdir>/.adaptbench/<name>: paths are recorded relative to that work dir, so the
+# harness finds them again whatever the script's cwd was and wherever the sandbox mounted the work dir
+_abo_events = _abo_os.environ.get("ADAPTBENCH_EVENTS") or _abo_os.path.join(_abo_os.getcwd(), ".adaptbench", "x")
+_abo_root = _abo_os.path.dirname(_abo_os.path.dirname(_abo_os.path.abspath(_abo_events)))
+_abo_db_dir = _abo_os.path.join(_abo_os.path.dirname(_abo_os.path.abspath(_abo_events)), "optuna")
 
 
 def _abo_in_study():
@@ -51,8 +53,8 @@ def _abo_in_study():
 
 def _abo_rel(path):
     path = _abo_os.path.abspath(path)
-    inside = path == _abo_cwd0 or path.startswith(_abo_cwd0.rstrip("/") + "/")
-    return _abo_os.path.relpath(path, _abo_cwd0) if inside else None
+    inside = path.startswith(_abo_root.rstrip("/") + "/")
+    return _abo_os.path.relpath(path, _abo_root) if inside else None
 
 
 def _abo_describe_storage(storage):
@@ -86,7 +88,10 @@ def _abo_fresh_storage():
 def _abo_wrap_create_study(optuna, original):
     @_abo_functools.wraps(original)
     def create_study(*args, **kwargs):
-        bound = _abo_inspect.signature(original).bind_partial(*args, **kwargs)
+        try:
+            bound = _abo_inspect.signature(original).bind_partial(*args, **kwargs)
+        except TypeError:  # the script's own mistake: let optuna report it exactly as it would
+            return original(*args, **kwargs)
         storage = bound.arguments.get("storage")
         in_memory = storage is None or isinstance(storage, optuna.storages.InMemoryStorage)
         if in_memory:
@@ -336,13 +341,14 @@ def collect_studies(workdir: Path, events: list[dict[str, Any]]) -> list[StudyFa
         if found is not None:
             studies.extend(found)
             read.add(db)
-    seen = {s.name for s in studies}
+    seen: set[str] = set()
     for event in reversed(events):  # the last summary of each study is the complete one
-        if event.get("kind") not in HPO_END_KINDS or event.get("study") in seen or "n_complete" not in event:
+        if event.get("kind") not in HPO_END_KINDS or "n_complete" not in event:
             continue
-        if _sqlite_path(workdir, event.get("storage")) in read:
+        key = json.dumps([event.get("study"), event.get("storage"), event.get("pid")], sort_keys=True, default=str)
+        if key in seen or _sqlite_path(workdir, event.get("storage")) in read:
             continue
-        seen.add(event["study"])
+        seen.add(key)
         studies.append(StudyFacts(name=event["study"], source="events", n_trials=event.get("n_trials", 0),
                                   n_complete=event["n_complete"],
                                   n_complete_with_params=event.get("n_complete_with_params", 0)))
@@ -375,12 +381,12 @@ def read_sqlite(db: Path) -> list[StudyFacts] | None:
 
     try:
         storage = optuna.storages.RDBStorage(f"sqlite:///{db}", skip_table_creation=True)
-    except Exception as exc:  # not an Optuna storage, or one from an incompatible version
+    except Exception as exc:  # noqa: BLE001 -- a file the script wrote: not Optuna's, another version...
         log.warning("cannot open Optuna storage %s: %r", db, exc)
         return None
     try:
         return [_study_facts(storage, name, str(db)) for name in optuna.study.get_all_study_names(storage)]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- same: judged from the probe's records instead
         log.warning("cannot read Optuna storage %s: %r", db, exc)
         return None
     finally:

@@ -193,7 +193,7 @@ def observe(events: list[dict[str, Any]]) -> Observed:
             seen.steps = max(seen.steps, int(e.get("step", 0)))
             for method in _active_methods(e, seen):
                 seen.active[method].append(int(e.get("step", 0)))
-        elif kind == "probe_error":
+        elif kind == "probe_error" and (e.get("probe") == "pruning" or e.get("module") == "torch"):
             seen.probe_errors.append(str(e.get("error")))
     return seen
 
@@ -220,6 +220,8 @@ class PruningChecker(Checker):
         seen = observe(ctx.events)
         saved = load_sparsity(ctx.workdir / self.args.model_file)
         details = {"observed": seen.summary(), "saved": saved.summary(), "probe_errors": seen.probe_errors[:3]}
+        if seen.probe_errors and not seen.steps:  # the observer broke, not the candidate
+            return self.fail("harness_error", f"the pruning probe failed: {seen.probe_errors[0]}", **details)
         if saved.error:
             return self.fail("pruning.no_model_file", saved.error, **details)
         if not (seen.torch_used or seen.nncf_used) and saved.sparsity < ZERO_ACTIVITY:
@@ -238,7 +240,7 @@ class PruningChecker(Checker):
                              "model, or not at all", **details)
         return self._judge_sparsity(saved, seen, method, details)
 
-    def _judge_sparsity(self, saved: "SavedSparsity", seen: Observed, method: str, details: dict[str, Any]):
+    def _judge_sparsity(self, saved: SavedSparsity, seen: Observed, method: str, details: dict[str, Any]):
         if saved.sparsity < self.args.min_sparsity:
             return self.fail("pruning.low_sparsity", f"{self.args.model_file} is {saved.sparsity:.1%} sparse; "
                              f"at least {self.args.min_sparsity:.0%} expected", **details)
@@ -256,7 +258,7 @@ _NAMES = {"nncf": "NNCF", "torch_prune": "torch.nn.utils.prune"}
 
 # ---------------------------------------------------------------- the saved model
 
-SKIP_IN_CHECKPOINT = re.compile(r"optim|sched", re.I)  # optimizer moments are not weights
+SKIP_IN_CHECKPOINT = re.compile(r"optim|sched", re.IGNORECASE)  # optimizer moments are not weights
 NNCF_MASK = re.compile(r"^(?P<prefix>.*?)__nncf_hooks\.(pre|post)_hooks\.(?P<op>[^.]+)__\d+\.\d+\.(?P<kind>binary_mask|mask)$")
 
 
@@ -293,7 +295,7 @@ def _load_tensors(path: Path) -> tuple[dict[str, Any], str | None]:
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a pickled module, a corrupt file...
+    except Exception as exc:  # noqa: BLE001 - any file the candidate wrote: a pickled module, garbage...
         return {}, (f"{path.name} cannot be loaded as data (torch.load(weights_only=True)): {type(exc).__name__}; "
                     "save the model's state_dict(), not the model object")
     flat: dict[str, Any] = {}

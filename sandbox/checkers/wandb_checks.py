@@ -13,9 +13,10 @@ import logging
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,7 +88,7 @@ def find_run_dirs(workdir: Path) -> list[Path]:
 def read_run(rundir: Path, workdir: Path) -> RunInfo:
     try:
         return read_run_with_leet(rundir, workdir)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+    except (OSError, subprocess.SubprocessError, ValueError, TypeError) as exc:
         log.warning("wandb leet inspect failed on %s (%s); decoding the .wandb log directly", rundir, exc)
     try:
         return read_run_from_records(rundir)
@@ -116,7 +117,7 @@ def _leet(rundir: Path, workdir: Path, *flags: str) -> str:
 def read_run_with_leet(rundir: Path, workdir: Path) -> RunInfo:
     summary = json.loads(_leet(rundir, workdir, "--summary"))  # ValueError (JSONDecodeError) on garbage
     if not isinstance(summary, dict):
-        raise ValueError("leet --summary did not print a JSON object")
+        raise TypeError("leet --summary did not print a JSON object")
     info = RunInfo(path=rundir, config=_user_keys(summary.get("config") or {}), exit_code=summary.get("exit_code"))
     for line in _leet(rundir, workdir).splitlines():
         record = _json_or_none(line)

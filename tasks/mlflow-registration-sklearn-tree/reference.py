@@ -10,8 +10,8 @@ import pickle
 
 import mlflow
 import mlflow.sklearn
-import sklearn
 import numpy as np
+import sklearn
 from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeRegressor

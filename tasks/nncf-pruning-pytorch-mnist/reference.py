@@ -11,11 +11,13 @@ import os
 
 import nncf
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from nncf.torch.function_hook.pruning.magnitude.schedulers import (
+    MultiStepMagnitudePruningScheduler,
+)
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from nncf.torch.function_hook.pruning.magnitude.schedulers import MultiStepMagnitudePruningScheduler
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 log = logging.getLogger("mnist_convnet")

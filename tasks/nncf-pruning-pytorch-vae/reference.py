@@ -12,7 +12,9 @@ import os
 import nncf
 import torch
 import torch.nn.functional as F
-from nncf.torch.function_hook.pruning.magnitude.schedulers import MultiStepMagnitudePruningScheduler
+from nncf.torch.function_hook.pruning.magnitude.schedulers import (
+    MultiStepMagnitudePruningScheduler,
+)
 from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, random_split

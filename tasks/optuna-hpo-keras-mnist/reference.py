@@ -22,7 +22,7 @@ INPUT_SHAPE = (8, 8, 1)
 BATCH_SIZE = 64
 EPOCHS = 3 if SMOKE else 15
 TRIAL_EPOCHS = 1 if SMOKE else 5
-N_TRIALS = 2 if SMOKE else 20
+N_TRIALS = 2 if SMOKE else 3
 SEED = 0
 
 

@@ -86,7 +86,7 @@ def parse_args():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-epochs", type=int, default=3 if SMOKE else 20)
     parser.add_argument("--trial-epochs", type=int, default=1 if SMOKE else 5)
-    parser.add_argument("--n-trials", type=int, default=2 if SMOKE else 20)
+    parser.add_argument("--n-trials", type=int, default=2 if SMOKE else 3)
     parser.add_argument("--seed", type=int, default=42)
     return parser.parse_args()
 

@@ -11,11 +11,11 @@ import logging
 import os
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-import torch.nn.utils.prune as prune
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.nn.utils import prune
 from torch.utils.data import DataLoader, TensorDataset
 
 log = logging.getLogger("mnist_convnet")

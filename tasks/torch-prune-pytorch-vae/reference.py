@@ -12,9 +12,9 @@ import os
 
 import torch
 import torch.nn.functional as F
-import torch.nn.utils.prune as prune
 from sklearn.datasets import load_digits
 from torch import nn
+from torch.nn.utils import prune
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
 log = logging.getLogger("vae")

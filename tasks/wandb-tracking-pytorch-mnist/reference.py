@@ -10,11 +10,11 @@ import logging
 import os
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 import wandb
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 log = logging.getLogger("mnist_convnet")

@@ -87,3 +87,46 @@ def test_sigkill_half_way_then_resume_gives_the_uninterrupted_set(tasks_dir, tmp
     assert len(resumed) == len(set(resumed)), "no sample is duplicated"
     assert sorted(resumed) == sorted(expected)
     assert len(read_samples(samples)) == len(expected)
+
+
+def _mock_runner(tasks_dir, tmp_path, mock, run_id="m1", n=2):
+    tasks = load_tasks(["synthetic-0"], tasks_dir=tasks_dir)
+    spec = make_spec(tasks, ["mock"], [1.0], [Setting.zero_shot], n, run_id=run_id)
+    return Runner(spec, tasks, tmp_path / "runs" / run_id, Cache(tmp_path / "cache"),
+                  RuntimeConfig(workers=1, progress=False), backends={"mock": mock})
+
+
+def test_backend_failure_is_recorded_then_retried_on_resume(tasks_dir, tmp_path):
+    from benchmark.backends.mock import MockBackend
+    from benchmark.errors import BackendError
+
+    failing = MockBackend.scripted([BackendError("server said 500 after 5 retries")])
+    records = _mock_runner(tasks_dir, tmp_path, failing).run()
+    assert {r.verdict.status.value for r in records} == {"error"}
+    assert all(r.verdict.code == "generation_error" and "500" in r.verdict.reason for r in records)
+
+    good = "```python\nopen('out.txt', 'w').write('ok')\n```"
+    healthy = MockBackend.scripted([good, "I would add MLflow here, but I will not write the code."])
+    records = _mock_runner(tasks_dir, tmp_path, healthy).run()
+    assert sorted(r.verdict.code for r in records) == ["extract.no_code", "ok"]
+    assert len(healthy.calls) == 1 and healthy.calls[0].n == 2  # only the errored samples were asked again
+
+
+def test_batching_backend_gets_several_requests_per_call(tasks_dir, tmp_path):
+    from benchmark.backends.mock import MockBackend
+
+    class BatchingMock(MockBackend):
+        max_batch_requests = 8
+        batch_calls = []
+
+        def generate_batch(self, requests):
+            self.batch_calls.append(len(requests))
+            return super().generate_batch(requests)
+
+    mock = BatchingMock.scripted(default="```python\nprint('no output')\n```")
+    tasks = load_tasks(tasks_dir=tasks_dir)
+    spec = make_spec(tasks, ["mock"], [0.0, 1.0], [Setting.zero_shot, Setting.docprompt], 2, run_id="b1")
+    records = Runner(spec, tasks, tmp_path / "runs" / "b1", Cache(tmp_path / "cache"),
+                     RuntimeConfig(workers=1, progress=False), backends={"mock": mock}).run()
+    assert len(records) == 2 * 2 * 2 * 2
+    assert sorted(mock.batch_calls) == [4, 4]  # one call per temperature, each with every task x setting

@@ -19,8 +19,15 @@ from pydantic import ValidationError
 from benchmark.tasks import load_task
 from benchmark.types import CheckSpec, Task
 from sandbox.checkers import CHECKERS
-from sandbox.checkers.mlflow_checks import (Candidate, MlflowTrackingChecker, RegistrationArgs, RunFacts,
-                                            TrackingArgs, find_stores, probe_source)
+from sandbox.checkers.mlflow_checks import (
+    Candidate,
+    MlflowTrackingChecker,
+    RegistrationArgs,
+    RunFacts,
+    TrackingArgs,
+    find_stores,
+    probe_source,
+)
 from sandbox.grading import Graded, grade, judge
 
 TASKS = Path(__file__).resolve().parents[3] / "tasks"
@@ -128,9 +135,9 @@ TREE_TRACKING_VARIANTS = {
                              ("def main():\n", "def main():\n    mlflow.autolog()\n")]),
     # a file store the script chose itself, as older tutorials do
     "file_store": (None, [('    mlflow.set_experiment("tree-regression")\n',
-                           '    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"\n'
-                           '    mlflow.set_tracking_uri("file:./mlruns")\n'
-                           '    mlflow.set_experiment("tree-regression")\n')]),
+                           ('    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"\n'
+                            '    mlflow.set_tracking_uri("file:./mlruns")\n'
+                            '    mlflow.set_experiment("tree-regression")\n'))]),
     # a sqlite store under another name, in the default experiment, fluent calls without a `with` block
     "other_db_no_with": (None, [('    mlflow.set_experiment("tree-regression")\n',
                                  '    mlflow.set_tracking_uri("sqlite:///runs.db")\n'),
@@ -181,12 +188,13 @@ REG_TREE_MUTANTS = {
     "logged_not_registered": ("mlflow.no_registered_model", [('            registered_model_name="tree-regressor",\n', "")]),
     "wrong_name": ("mlflow.no_registered_model", [('registered_model_name="tree-regressor"',
                                                    'registered_model_name="TreeRegressor"')]),
-    # a version that points at artifacts that do not exist
-    "registers_missing_artifacts": ("mlflow.model_not_loadable", [
-        ('            registered_model_name="tree-regressor",\n', ""),
-        ('        )\n\n\nif __name__', '        )\n        run_id = mlflow.active_run().info.run_id\n'
-                                      '        mlflow.register_model(f"runs:/{run_id}/no-such-model", "tree-regressor")\n'
-                                      '\n\nif __name__')]),
+    # plain pickle stores a reference to __main__.identity, which the loading process does not have
+    "pickles_a_function_from_main": ("mlflow.model_not_loadable", [
+        ("from sklearn.tree import DecisionTreeRegressor\n",
+         ("from sklearn.pipeline import make_pipeline\nfrom sklearn.preprocessing import FunctionTransformer\n"
+          "from sklearn.tree import DecisionTreeRegressor\n\n\ndef identity(x):\n    return x\n")),
+        ("            model,\n            name=", "            make_pipeline(FunctionTransformer(identity), model),\n            name="),
+        ("SERIALIZATION_FORMAT_CLOUDPICKLE", "SERIALIZATION_FORMAT_PICKLE")]),
 }
 
 
@@ -273,8 +281,8 @@ def test_keras_final_metrics_only_have_no_history(tmp_path):
 LIGHTNING_MANUAL_LOGGING = [
     ("import lightning as L\n", "import lightning as L\nimport mlflow\n"),
     ('        self.log("val_acc", acc)\n',
-     '        self.log("val_acc", acc)\n'
-     '        mlflow.log_metric("val_loss", loss.item(), step=self.current_epoch * 1000 + batch_idx)\n'),
+     ('        self.log("val_acc", acc)\n'
+      '        mlflow.log_metric("val_loss", loss.item(), step=self.current_epoch * 1000 + batch_idx)\n')),
     ("    trainer.fit(model, train_loader, val_loader)\n",
      "    mlflow.start_run()\n    mlflow.log_params(vars(args))\n    trainer.fit(model, train_loader, val_loader)\n"),
     ('    torch.save(model.state_dict(), "image_classifier.pt")\n',
@@ -290,21 +298,21 @@ def test_lightning_manual_logging_passes_tracking(tmp_path):
 
 
 @pytest.mark.slow
-def test_lightning_model_pickled_from_main_is_not_loadable(tmp_path):
-    """The pickle format stores a reference to __main__.LitClassifier, which the loader cannot import."""
+def test_lightning_pickle_format_registration_passes(tmp_path):
+    """mlflow.pytorch pickles with cloudpickle, so even the LightningModule class from __main__ travels by value."""
     code = mutate(task(REG_LIGHTNING).reference_code(),
                   ("            input_example=example,\n",
                    '            input_example=example,\n            serialization_format="pickle",\n'))
     graded = run(REG_LIGHTNING, code, tmp_path)
-    assert graded.verdict.code == "mlflow.model_not_loadable", describe(graded)
+    assert graded.verdict.passed, describe(graded)
 
 
 # ---------------------------------------------------------------- the checkers' own logic (no execution)
 
 
 def facts(**kw) -> RunFacts:
-    base = dict(run_id="r1", experiment="e", status="FINISHED", n_params=2, metric_keys=("loss",),
-                longest_history=3, longest_key="loss")
+    base = {"run_id": "r1", "experiment": "e", "status": "FINISHED", "n_params": 2, "metric_keys": ("loss",),
+            "longest_history": 3, "longest_key": "loss"}
     return RunFacts(**{**base, **kw})
 
 
@@ -340,4 +348,4 @@ def test_probe_source_never_inlines_store_text_as_code(tmp_path):
     source = probe_source([Candidate("sqlite:///mlflow.db", evil, "1")], RegistrationArgs(input_shape=[1, 2]))
     compile(source, "<probe>", "exec")
     literal = source.split("P = json.loads(", 1)[1].split("\n", 1)[0][:-1]
-    assert json.loads(eval(literal))["candidates"][0]["name"] == evil  # noqa: S307 (a str literal)
+    assert json.loads(eval(literal))["candidates"][0]["name"] == evil

@@ -171,6 +171,49 @@ def test_sklearn_mutants_fail_with_the_right_code(name, tmp_path):
     assert verdict.status.value == "fail" and verdict.code == code, (verdict.code, verdict.reason)
 
 
+TORCH_SCRIPT = '''\
+import pickle
+
+import numpy as np
+import optuna
+import torch
+
+torch.manual_seed(0)
+X = torch.linspace(0, 5, 200).unsqueeze(1)
+y = torch.sin(X)
+
+
+def train(lr, steps=30):
+    model = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(X), y).backward()
+        opt.step()
+    return model
+
+
+def objective(trial):
+    model = train(trial.suggest_float("lr", 1e-3, 1e-1, log=True))
+    return torch.nn.functional.mse_loss(model(X), y).item()
+
+
+study = optuna.create_study()
+study.optimize(objective, n_trials=3)
+model = train(**study.best_params)
+with open("model.pkl", "wb") as fh:
+    pickle.dump(model, fh)
+np.savetxt("predictions.csv", model(X).detach().numpy(), delimiter=",")
+'''
+
+
+def test_plain_torch_training_loop_counts_as_final_training(tmp_path):
+    """No fit() to wrap: optimizer steps after the study are the final training."""
+    verdict = run(SKLEARN_TASK, TORCH_SCRIPT, tmp_path)
+    assert verdict.passed, verdict.reason
+    assert "(torch)" in verdict.reason
+
+
 # ---------------------------------------------------------------- the tasks themselves
 
 

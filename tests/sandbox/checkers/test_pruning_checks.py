@@ -114,8 +114,8 @@ def test_nncf_global_one_shot_with_strip_passes(tmp_path):
         ("    pruning = MultiStepMagnitudePruningScheduler(model, mode=mode, steps={0: args.sparsity / 2, 1: args.sparsity})\n", ""),
         ("        pruning.step()\n", ""),
         ("    torch.save(model.state_dict(), args.save_path)",
-         "    stripped = nncf.strip(model, do_copy=True, strip_format=nncf.StripFormat.IN_PLACE)\n"
-         "    torch.save(stripped.state_dict(), args.save_path)"),
+         ("    stripped = nncf.strip(model, do_copy=True, strip_format=nncf.StripFormat.IN_PLACE)\n"
+         "    torch.save(stripped.state_dict(), args.save_path)")),
     )
     graded = run_task(NNCF, code, tmp_path)
     assert graded.verdict.passed, describe(graded)
@@ -130,13 +130,13 @@ def test_torch_per_layer_masks_in_a_checkpoint_dict_pass(tmp_path):
         task(TORCH).reference_code(),
         ("        sparsity = prune_to(model, args.sparsity * min(1.0, epoch / 2), sparsity)\n", ""),
         ("    sparsity = 0.0\n",
-         "    for module, name in prunable(model):\n"
+         ("    for module, name in prunable(model):\n"
          "        prune.l1_unstructured(module, name=name, amount=args.sparsity)\n"
-         "    sparsity = args.sparsity\n"),
+         "    sparsity = args.sparsity\n")),
         ("    for module, name in prunable(model):\n        prune.remove(module, name)  # make the zeros permanent: a plain state_dict\n", ""),
         ("    torch.save(model.state_dict(), args.save_path)",
-         "    torch.save({\"model_state_dict\": model.state_dict(), \"optimizer_state_dict\": optimizer.state_dict(),"
-         " \"epoch\": args.epochs}, args.save_path)"),
+         ("    torch.save({\"model_state_dict\": model.state_dict(), \"optimizer_state_dict\": optimizer.state_dict(),"
+         " \"epoch\": args.epochs}, args.save_path)")),
     )
     graded = run_task(TORCH, code, tmp_path)
     assert graded.verdict.passed, describe(graded)
@@ -150,10 +150,10 @@ def test_torch_prune_and_remove_after_each_epoch_passes(tmp_path):
         task(TORCH).reference_code(),
         ("        sparsity = prune_to(model, args.sparsity * min(1.0, epoch / 2), sparsity)\n", ""),
         ("        scheduler.step()\n",
-         "        scheduler.step()\n"
+         ("        scheduler.step()\n"
          "        prune_to(model, args.sparsity * epoch / args.epochs, 0.0)\n"
          "        for module, name in prunable(model):\n"
-         "            prune.remove(module, name)\n"),
+         "            prune.remove(module, name)\n")),
         ("    for module, name in prunable(model):\n        prune.remove(module, name)  # make the zeros permanent: a plain state_dict\n", ""),
     )
     graded = run_task(TORCH, code, tmp_path)
@@ -184,12 +184,12 @@ def test_importing_nncf_without_pruning_fails_none(tmp_path):
 def test_nncf_pruning_only_after_training_fails(tmp_path):
     code = mutate(
         task(NNCF).reference_code(),
-        ("    model = nncf.prune(model, mode=mode, ratio=0.0, examples_inputs=torch.zeros(1, 1, 8, 8))\n"
-         "    pruning = MultiStepMagnitudePruningScheduler(model, mode=mode, steps={0: args.sparsity / 2, 1: args.sparsity})\n", ""),
+        (("    model = nncf.prune(model, mode=mode, ratio=0.0, examples_inputs=torch.zeros(1, 1, 8, 8))\n"
+         "    pruning = MultiStepMagnitudePruningScheduler(model, mode=mode, steps={0: args.sparsity / 2, 1: args.sparsity})\n"), ""),
         ("        pruning.step()\n        log.info(\"epoch %d: pruning ratio %.2f\", epoch, nncf.pruning_statistic(model).pruning_ratio)\n", ""),
         ("    torch.save(model.state_dict(), args.save_path)",
-         "    model = nncf.prune(model, mode=mode, ratio=args.sparsity, examples_inputs=torch.zeros(1, 1, 8, 8))\n"
-         "    torch.save(model.state_dict(), args.save_path)"),
+         ("    model = nncf.prune(model, mode=mode, ratio=args.sparsity, examples_inputs=torch.zeros(1, 1, 8, 8))\n"
+         "    torch.save(model.state_dict(), args.save_path)")),
     )
     graded = run_task(NNCF, code, tmp_path)
     assert graded.verdict.code == "pruning.not_during_training", describe(graded)
@@ -213,10 +213,10 @@ def test_pruning_a_copy_while_training_the_original_fails(tmp_path):
         task(TORCH).reference_code(),
         ("import argparse\n", "import argparse\nimport copy\n"),
         ("        sparsity = prune_to(model, args.sparsity * min(1.0, epoch / 2), sparsity)\n",
-         "        pruned = copy.deepcopy(model)\n"
-         "        sparsity = prune_to(pruned, args.sparsity, 0.0)\n"),
-        ("    for module, name in prunable(model):\n        prune.remove(module, name)  # make the zeros permanent: a plain state_dict\n"
-         "    torch.save(model.state_dict(), args.save_path)",
+         ("        pruned = copy.deepcopy(model)\n"
+         "        sparsity = prune_to(pruned, args.sparsity, 0.0)\n")),
+        (("    for module, name in prunable(model):\n        prune.remove(module, name)  # make the zeros permanent: a plain state_dict\n"
+         "    torch.save(model.state_dict(), args.save_path)"),
          "    torch.save(pruned.state_dict(), args.save_path)"),
     )
     graded = run_task(TORCH, code, tmp_path)
@@ -285,3 +285,12 @@ def test_args_are_validated():
     with pytest.raises(ValidationError):
         cls.Args.model_validate({"method": "tfmot"})
     assert cls.Args.model_validate({"method": "torch_prune"}).model_file == "model.pt"
+
+
+def test_a_broken_probe_is_the_harness_fault_not_the_candidate(torch_reference, tmp_path):
+    def break_probe(workdir: Path) -> None:
+        (workdir / ".adaptbench" / "events.jsonl").write_text(
+            '{"kind": "probe_error", "probe": "pruning", "error": "RuntimeError()"}\n')
+
+    graded = rejudge(TORCH, altered_copy(torch_reference, tmp_path, break_probe))
+    assert graded.verdict.status.value == "error" and graded.verdict.code == "harness_error"

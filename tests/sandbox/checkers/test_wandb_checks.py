@@ -14,9 +14,12 @@ import pytest
 from pydantic import ValidationError
 
 from benchmark.tasks import load_task
-from sandbox.checkers import CHECKERS
-from sandbox.checkers import wandb_checks
-from sandbox.checkers.wandb_checks import (find_run_dirs, read_run_from_records, read_run_with_leet)
+from sandbox.checkers import CHECKERS, wandb_checks
+from sandbox.checkers.wandb_checks import (
+    find_run_dirs,
+    read_run_from_records,
+    read_run_with_leet,
+)
 from sandbox.environment import build_env, make_dirs
 from sandbox.grading import Graded, grade, judge
 
@@ -124,9 +127,9 @@ def test_hard_coded_online_mode_with_error_handling_leaves_no_run(tmp_path):
     code = mutate(
         reference(),
         ("    run = wandb.init(project=\"digits-convnet\", config=vars(args))\n",
-         "    try:\n        run = wandb.init(project=\"digits-convnet\", mode=\"online\", config=vars(args))\n"
+         ("    try:\n        run = wandb.init(project=\"digits-convnet\", mode=\"online\", config=vars(args))\n"
          "    except Exception:\n        log.warning(\"W&B unavailable; not tracking\")\n"
-         "        run = wandb.init(mode=\"disabled\")\n"),
+         "        run = wandb.init(mode=\"disabled\")\n")),
     )
     graded = run_task(MNIST, code, tmp_path)
     assert graded.execution.exit_code == 0, describe(graded)
