@@ -166,6 +166,7 @@ def add_validate(sub):
     p.add_argument("tasks", nargs="*")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     p.add_argument("--keep", type=Path, help="keep the work dirs under this folder")
+    p.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every task's time limit")
     p.set_defaults(func=cmd_validate)
 
 
@@ -181,7 +182,8 @@ def cmd_validate(args) -> int:
         for problem in v.problems:
             print(f"     {problem}")
 
-    results = validate_tasks(tasks, workers=args.workers, keep=args.keep, on_result=show)
+    results = validate_tasks(tasks, workers=args.workers, keep=args.keep, on_result=show,
+                             timeout_scale=args.timeout_scale)
     bad = [v for v in results if not v.ok]
     print(f"\n{len(results) - len(bad)}/{len(results)} tasks valid")
     return 1 if bad else 0

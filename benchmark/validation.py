@@ -29,11 +29,11 @@ class TaskValidation:
         return not self.problems
 
 
-def validate_task(task: Task, work_root: Path) -> TaskValidation:
+def validate_task(task: Task, work_root: Path, timeout_scale: float = 1.0) -> TaskValidation:
     from sandbox.grading import grade
 
-    ref = grade(task, task.reference_code(), work_root / task.id / "reference")
-    inp = grade(task, task.input_code(), work_root / task.id / "input")
+    ref = grade(task, task.reference_code(), work_root / task.id / "reference", timeout_scale)
+    inp = grade(task, task.input_code(), work_root / task.id / "input", timeout_scale)
     problems = []
     if not ref.verdict.passed:
         problems.append(f"reference does not pass: [{ref.verdict.code}] {ref.verdict.reason}")
@@ -47,13 +47,14 @@ def validate_task(task: Task, work_root: Path) -> TaskValidation:
                           inp.execution.duration_s if inp.execution else None, problems)
 
 
-def validate_tasks(tasks: list[Task], workers: int = 2, keep: Path | None = None, on_result=None) -> list[TaskValidation]:
+def validate_tasks(tasks: list[Task], workers: int = 2, keep: Path | None = None, on_result=None,
+                   timeout_scale: float = 1.0) -> list[TaskValidation]:
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="adaptbench-validate-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
             results = []
-            for result in pool.map(lambda t: validate_task(t, root), tasks):
+            for result in pool.map(lambda t: validate_task(t, root, timeout_scale), tasks):
                 results.append(result)
                 if on_result:
                     on_result(result)

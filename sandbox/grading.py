@@ -21,7 +21,7 @@ from .executor import execute
 from .probes import read_events, write_sitecustomize
 
 log = logging.getLogger(__name__)
-PROBE_TIMEOUT_S = 120.0
+PROBE_TIMEOUT_S = 180.0
 
 
 @dataclass
@@ -40,10 +40,11 @@ def grade(task: Task, code: str, workdir: Path, timeout_scale: float = 1.0) -> G
     prepare_workdir(task, code, Path(workdir), checkers)
     limits = task.limits.model_copy(update={"timeout_s": task.limits.timeout_s * timeout_scale})
     execution = execute([sys.executable, task.entrypoint], Path(workdir), limits)
-    return Graded(execution, judge(task, execution, checkers))
+    return Graded(execution, judge(task, execution, checkers, timeout_scale))
 
 
-def judge(task: Task, execution: ExecutionResult, checkers: list[Checker] | None = None) -> Verdict:
+def judge(task: Task, execution: ExecutionResult, checkers: list[Checker] | None = None,
+          timeout_scale: float = 1.0) -> Verdict:
     """Judge a finished execution. Pure in the work dir's contents, so stored executions can be re-judged."""
     if execution.timed_out:
         return Verdict(status=Status.timeout, category=FailureCategory.timeout, code="timeout",
@@ -53,7 +54,8 @@ def judge(task: Task, execution: ExecutionResult, checkers: list[Checker] | None
         return Verdict(status=Status.failed, category=category, code=category.value, reason=reason)
     checkers = checkers if checkers is not None else instantiate_checkers(task)
     ctx = CheckContext(task=task, workdir=execution.workdir, execution=execution,
-                       events=read_events(execution.workdir), run_probe=_probe_runner(task, execution.workdir))
+                       events=read_events(execution.workdir),
+                       run_probe=_probe_runner(task, execution.workdir, timeout_scale))
     results = [run_checker(c, ctx) for c in checkers]
     failed = [r for r in results if not r.passed]
     if not failed:
@@ -105,7 +107,7 @@ def _git_init(workdir: Path) -> None:
         subprocess.run(argv, cwd=workdir, env=env, check=True, capture_output=True)
 
 
-def _probe_runner(task: Task, workdir: Path):
+def _probe_runner(task: Task, workdir: Path, timeout_scale: float = 1.0):
     counter = iter(range(1_000_000))
 
     def run_probe(source: str) -> dict[str, Any]:
@@ -114,14 +116,15 @@ def _probe_runner(task: Task, workdir: Path):
         script.write_text(source)
         env = build_env(workdir)
         env["ADAPTBENCH_EVENTS"] = str(workdir / ".adaptbench" / f"{label}.events")
-        limits = Limits(timeout_s=PROBE_TIMEOUT_S, memory_mb=task.limits.memory_mb)
+        limits = Limits(timeout_s=PROBE_TIMEOUT_S * timeout_scale, memory_mb=task.limits.memory_mb)
         result = execute([sys.executable, str(script.relative_to(workdir))], workdir, limits, env=env, label=label)
         for line in reversed(result.stdout_tail.strip().splitlines()):
             try:
                 return json.loads(line)
             except json.JSONDecodeError:
                 continue
-        return {"error": f"probe printed no JSON (exit {result.exit_code}): {result.stderr_tail[-1500:]}"}
+        return {"error": f"probe printed no JSON (exit {result.exit_code}): {result.stderr_tail[-1500:]}",
+                "timed_out": result.timed_out}
 
     return run_probe
 
