@@ -19,7 +19,7 @@ export DVC_NO_ANALYTICS := 1
 help:
 	@echo "make benchmark   run the quick benchmark on the embedded model (no key, no GPU)"
 	@echo "make test        run the test suite"
-	@echo "make validate    prove every task: reference passes, untouched input fails"
+	@echo "make validate    prove every task (reference passes, untouched input fails) and run the slow tests"
 	@echo "make install     create .venv with everything (also done by the targets above)"
 
 install: system-deps $(STAMP)
@@ -51,11 +51,14 @@ system-deps:
 	$(call apt_ensure,$(APT_PACKAGES),)
 	$(call apt_ensure,$(APT_PACKAGES_NORECS),--no-install-recommends)
 
+# make test: everything but the heavy end-to-end runs (Keras/Lightning trainings, servers), two files at a time.
 test: install
-	$(BIN)/pytest -m "not gpu and not validate" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow and not gpu" -n 2 --dist loadfile --timeout 1200 $(PYTEST_ARGS)
 
+# make validate: every task proves itself (reference passes, untouched input fails), then the slow tests.
 validate: install
 	$(BIN)/adaptbench validate
+	$(BIN)/pytest -m "slow and not gpu" --timeout 1800 $(PYTEST_ARGS)
 
 benchmark: install
 	$(BIN)/adaptbench benchmark --profile quick

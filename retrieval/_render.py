@@ -211,9 +211,9 @@ def _render_cli(site: _Site, options: RenderOptions) -> bool:
                     f"</li>" for name, p in commands)
     site.write("cli/index.html", f"{program} commands", f"<h1>{program} commands</h1><ul>{items}</ul>")
     for name, sub in commands:
-        parts = [f"<h1>{program} {name}</h1>", _pre(_help(sub))]
+        parts = [f"<h1>{program} {name}</h1>", _summary(sub), _pre(_help(sub))]
         for child_name, child in _unique_commands(sub):
-            parts += [f"<h2>{program} {name} {child_name}</h2>", _pre(_help(child))]
+            parts += [f"<h2>{program} {name} {child_name}</h2>", _summary(child), _pre(_help(child))]
         site.write(f"cli/{name}.html", f"{program} {name} — command", "\n".join(parts))
     return True
 
@@ -228,6 +228,12 @@ def _unique_commands(parser: argparse.ArgumentParser) -> list[tuple[str, argpars
                     seen.add(id(sub))
                     out.append((name, sub))
     return out
+
+
+def _summary(parser: argparse.ArgumentParser) -> str:
+    """The command's description first: what it does leads the chunk, ahead of the option list."""
+    text = _ANSI.sub("", parser.description or "").split("Documentation:")[0].strip()
+    return f"<p>{html.escape(text)}</p>" if text else ""
 
 
 def _help(parser: argparse.ArgumentParser) -> str:

@@ -299,7 +299,7 @@ class StudyFacts:
 @checker("optuna_hpo")
 class OptunaHpoChecker(Checker):
     Args = OptunaHpoArgs
-    version = 1
+    version = 2
     probe = PROBE
 
     def check(self, ctx: CheckContext) -> CheckResult:
@@ -407,10 +407,13 @@ def _study_facts(storage: Any, name: str, source: str) -> StudyFacts:
 
 
 def final_fits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Training calls of a model (not a preprocessor) made outside any trial, starting after the study's
-    last trial ended."""
+    """Training calls made outside any trial, starting after the study's last trial ended, of a model: a
+    predictor, or any estimator class the trials themselves trained (a tuned KernelPCA has no `predict`, but a
+    scaler fitted after the study that no trial trained is preprocessing)."""
     last_end = max((e.get("t", 0.0) for e in events if e.get("kind") in HPO_END_KINDS), default=0.0)
-    return [e for e in events if e.get("kind") == "fit" and not e.get("in_study") and e.get("predictor", True)
+    tuned = {e.get("target") for e in events if e.get("kind") == "fit" and e.get("in_study")} - {None}
+    return [e for e in events if e.get("kind") == "fit" and not e.get("in_study")
+            and (e.get("predictor", True) or e.get("target") in tuned)
             and e.get("start", e.get("t", 0.0)) >= last_end]
 
 

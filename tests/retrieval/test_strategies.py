@@ -14,7 +14,7 @@ ANSWER = "Use dvc push (Repo.push) to upload the data to the remote storage."
 
 @pytest.fixture(scope="module")
 def tasks():
-    return {t.id: t for t in load_tasks(["dvc-from-gitpython-*"])}
+    return {t.id: t for t in load_tasks(["dvc-from-gitpython-dataset", "dvc-from-gitpython-data-and-model"])}
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from sandbox.checkers.dvc_checks import attribute_matches, load_outs, read_dvc_c
 from sandbox.environment import build_env
 from sandbox.grading import Graded, grade, judge
 
+from .grading_helpers import describe, mutate
+
 TASKS = Path(__file__).resolve().parents[3] / "tasks"
 VARIANTS = Path(__file__).resolve().parent / "dvc_variants"
 DATASET, MODEL = "dvc-from-gitpython-dataset", "dvc-from-gitpython-data-and-model"
@@ -36,20 +38,8 @@ def rejudge(task_id: str, graded: Graded, root: Path, alter) -> str:
     return judge(load_task(TASKS / task_id), graded.execution.model_copy(update={"workdir": copy})).code
 
 
-def mutate(source: str, *edits: tuple[str, str]) -> str:
-    for old, new in edits:
-        assert source.count(old) == 1, f"the reference changed: cannot find {old!r} exactly once"
-        source = source.replace(old, new)
-    return source
-
-
 def git(workdir: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=workdir, env=build_env(workdir), check=True, capture_output=True)
-
-
-def describe(graded: Graded) -> str:
-    execution = graded.execution
-    return f"{graded.verdict.code}: {graded.verdict.reason}\n{execution.stderr_tail[-2000:] if execution else ''}"
 
 
 @pytest.fixture(scope="module")

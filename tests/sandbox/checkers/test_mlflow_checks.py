@@ -30,6 +30,8 @@ from sandbox.checkers.mlflow_checks import (
 )
 from sandbox.grading import Graded, grade, judge
 
+from .grading_helpers import describe, mutate
+
 TASKS = Path(__file__).resolve().parents[3] / "tasks"
 TRACK_TREE, REG_TREE = "mlflow-tracking-sklearn-tree", "mlflow-registration-sklearn-tree"
 TRACK_KERAS, REG_KERAS = "mlflow-tracking-keras-mnist", "mlflow-registration-keras-mnist"
@@ -44,19 +46,6 @@ def task(task_id: str) -> Task:
 
 def run(task_id: str, code: str, root: Path) -> Graded:
     return grade(task(task_id), code, root / "work")
-
-
-def mutate(source: str, *edits: tuple[str, str]) -> str:
-    for old, new in edits:
-        assert source.count(old) == 1, f"the reference changed: cannot find {old!r} exactly once"
-        source = source.replace(old, new)
-    return source
-
-
-def describe(graded: Graded) -> str:
-    ex = graded.execution
-    tail = f"\nstderr:\n{ex.stderr_tail[-3000:]}" if ex is not None else ""
-    return f"{graded.verdict.status.value} {graded.verdict.code}: {graded.verdict.reason}{tail}"
 
 
 def rejudge(graded: Graded, with_task: Task, root: Path, alter=None) -> Graded:

@@ -277,3 +277,15 @@ def test_only_fits_outside_and_after_the_study_count():
     assert final_fits(events[:4]) == []
     preprocessing_only = events[:4] + [{"kind": "fit", "in_study": False, "start": 3.5, "predictor": False}]
     assert final_fits(preprocessing_only) == []
+
+
+def test_a_tuned_model_without_predict_counts_as_final_training():
+    study = [
+        {"kind": "optuna_optimize_begin", "t": 2.0},
+        {"kind": "fit", "in_study": True, "start": 2.1, "t": 2.2, "target": "KernelPCA", "predictor": False},
+        {"kind": "optuna_optimize_end", "t": 3.0},
+    ]
+    refit = {"kind": "fit", "in_study": False, "start": 3.5, "t": 4.0, "target": "KernelPCA", "predictor": False}
+    scaler = {"kind": "fit", "in_study": False, "start": 3.5, "t": 4.0, "target": "MinMaxScaler", "predictor": False}
+    assert final_fits(study + [refit]) == [refit]
+    assert final_fits(study + [scaler]) == []

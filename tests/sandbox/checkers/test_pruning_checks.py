@@ -21,6 +21,8 @@ from sandbox.checkers import CHECKERS
 from sandbox.checkers.pruning_checks import load_sparsity
 from sandbox.grading import Graded, grade, judge
 
+from .grading_helpers import describe, mutate
+
 TASKS = Path(__file__).resolve().parents[3] / "tasks"
 NNCF, TORCH = "nncf-pruning-pytorch-mnist", "torch-prune-pytorch-mnist"
 NNCF_VAE, TORCH_VAE = "nncf-pruning-pytorch-vae", "torch-prune-pytorch-vae"
@@ -47,19 +49,6 @@ def altered_copy(graded: Graded, root: Path, alter) -> Graded:
     shutil.copytree(graded.execution.workdir, copy, symlinks=True)
     alter(copy)
     return Graded(graded.execution.model_copy(update={"workdir": copy}), graded.verdict)
-
-
-def mutate(source: str, *edits: tuple[str, str]) -> str:
-    for old, new in edits:
-        assert source.count(old) == 1, f"the reference changed: cannot find {old!r} exactly once"
-        source = source.replace(old, new)
-    return source
-
-
-def describe(graded: Graded) -> str:
-    execution = graded.execution
-    details = graded.verdict.checks[0].details if graded.verdict.checks else {}
-    return f"{graded.verdict.code}: {graded.verdict.reason}\n{details}\n{execution.stderr_tail[-2000:] if execution else ''}"
 
 
 def observed(graded: Graded) -> dict:

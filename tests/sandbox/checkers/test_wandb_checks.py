@@ -23,24 +23,14 @@ from sandbox.checkers.wandb_checks import (
 from sandbox.environment import build_env, make_dirs
 from sandbox.grading import Graded, grade, judge
 
+from .grading_helpers import describe, mutate
+
 TASKS = Path(__file__).resolve().parents[3] / "tasks"
 MNIST, VAE = "wandb-tracking-pytorch-mnist", "wandb-tracking-pytorch-vae"
 
 
 def run_task(task_id: str, code: str, root: Path) -> Graded:
     return grade(load_task(TASKS / task_id), code, root / "work")
-
-
-def mutate(source: str, *edits: tuple[str, str]) -> str:
-    for old, new in edits:
-        assert source.count(old) == 1, f"the reference changed: cannot find {old!r} exactly once"
-        source = source.replace(old, new)
-    return source
-
-
-def describe(graded: Graded) -> str:
-    execution = graded.execution
-    return f"{graded.verdict.code}: {graded.verdict.reason}\n{execution.stderr_tail[-2000:] if execution else ''}"
 
 
 def reference(task_id: str = MNIST) -> str:
