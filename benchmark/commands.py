@@ -165,7 +165,7 @@ def add_validate(sub):
     p = sub.add_parser("validate", help="prove every task: the reference passes, the untouched input fails as expected")
     p.add_argument("tasks", nargs="*")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    p.add_argument("--keep", type=Path, help="keep the work dirs under this folder")
+    p.add_argument("--keep", type=Path, help="keep the work dirs (in a new subfolder of this folder)")
     p.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every task's time limit")
     p.set_defaults(func=cmd_validate)
 
@@ -252,6 +252,7 @@ def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, pre
     from .types import GenerationConfig, RuntimeConfig
 
     options = parse_model_options(args.option)
+    _check_retrievals(retrievals)
     generation = GenerationConfig(max_tokens=args.max_tokens or GenerationConfig().max_tokens, seed=args.seed)
     spec = make_spec(tasks, models, temperatures, parse_settings(settings), args.n, retrievals,
                      {m: options for m in models} if options else {}, generation, args.run_id, prefix)
@@ -265,6 +266,14 @@ def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, pre
     records = runner.run()
     _print_summary(records, spec, runner.stats, run_dir)
     return 0
+
+
+def _check_retrievals(retrievals) -> None:
+    if any(r != "none" for r in retrievals):
+        from retrieval import STRATEGIES
+
+        for name in retrievals:
+            STRATEGIES.get(name)  # an unknown name fails here, before any model call
 
 
 def _print_summary(records, spec, stats, run_dir) -> None:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from .types import Task, Verdict
@@ -49,8 +50,11 @@ def validate_task(task: Task, work_root: Path, timeout_scale: float = 1.0) -> Ta
 
 def validate_tasks(tasks: list[Task], workers: int = 2, keep: Path | None = None, on_result=None,
                    timeout_scale: float = 1.0) -> list[TaskValidation]:
-    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="adaptbench-validate-"))
-    root.mkdir(parents=True, exist_ok=True)
+    if keep:  # a fresh folder per validation, so the same --keep can be given again
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=datetime.now().strftime("%Y%m%d-%H%M%S-"), dir=keep))
+    else:
+        root = Path(tempfile.mkdtemp(prefix="adaptbench-validate-"))
     try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
             results = []

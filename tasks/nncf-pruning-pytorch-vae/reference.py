@@ -115,8 +115,10 @@ def main():
         train(model, train_loader, optimizer, epoch)
         log.info("epoch %d: pruning ratio %.2f", epoch, nncf.pruning_statistic(model).pruning_ratio)
         log.info("epoch %d: test loss %.4f", epoch, test(model, test_loader))
+        # NNCF applies its masks only inside forward(): decode with a stripped copy carrying the real zeros
+        plain = nncf.strip(model, do_copy=True, strip_format=nncf.StripFormat.IN_PLACE)
         with torch.no_grad():
-            samples = model.decode(torch.randn(16, model.fc_mu.out_features))
+            samples = plain.decode(torch.randn(16, plain.fc_mu.out_features))
         log.info("epoch %d: mean sample intensity %.3f", epoch, samples.mean().item())
 
     torch.save(model.state_dict(), args.save_path)

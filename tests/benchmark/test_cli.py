@@ -82,3 +82,12 @@ def test_unknown_provider_is_one_line_error(capsys, tasks_dir, tmp_path):
     code, _, err = run(capsys, "--tasks-dir", str(tasks_dir), "run", "--task", "synthetic-0", "--model", "opnai/gpt",
                        "--runs-dir", str(tmp_path))
     assert code == 2 and "unknown model provider 'opnai'" in err and "openai" in err
+
+
+def test_validate_keep_twice_into_the_same_folder(capsys, tasks_dir, tmp_path):
+    keep = tmp_path / "keep"
+    for _ in range(2):
+        code, out, _ = run(capsys, "--tasks-dir", str(tasks_dir), "validate", "synthetic-0", "--keep", str(keep))
+        assert code == 0 and "1/1 tasks valid" in out
+    runs = list(keep.iterdir())
+    assert len(runs) == 2 and all((r / "synthetic-0" / "reference" / "out.txt").exists() for r in runs)
