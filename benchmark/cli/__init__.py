@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import AdaptbenchError
+from ..errors import AdaptbenchError
 
 log = logging.getLogger("adaptbench")
 

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .errors import AdaptbenchError
+from ..errors import AdaptbenchError
 
 log = logging.getLogger("adaptbench")
 REGISTRARS = []
@@ -23,7 +23,7 @@ def registrar(fn):
 
 
 def _tasks(args, ids=None):
-    from .tasks import load_tasks
+    from ..tasks import load_tasks
 
     return load_tasks(ids or None, tasks_dir=args.tasks_dir)
 
@@ -92,8 +92,8 @@ def cmd_show(args) -> int:
     if task.instruction:
         print(f"\ninstruction:\n  {task.instruction}")
     if args.prompt:
-        from .prompts import render_prompt
-        from .types import Setting
+        from ..prompts import render_prompt
+        from ..types import Setting
 
         prompt = render_prompt(task, Setting(args.prompt))
         for message in prompt.messages:
@@ -149,7 +149,7 @@ def add_evaluate(sub):
 
 
 def cmd_evaluate(args) -> int:
-    from .external import evaluate_predictions
+    from ..external import evaluate_predictions
 
     out = args.out or args.predictions.with_suffix(".results.jsonl")
     results = evaluate_predictions(args.predictions, out, tasks_dir=args.tasks_dir, workers=args.workers)
@@ -171,7 +171,7 @@ def add_validate(sub):
 
 
 def cmd_validate(args) -> int:
-    from .validation import validate_tasks
+    from ..validation import validate_tasks
 
     tasks = _tasks(args, args.tasks)
     print(f"validating {len(tasks)} tasks with {args.workers} workers")
@@ -235,7 +235,7 @@ def add_benchmark(sub):
 
 
 def cmd_benchmark(args) -> int:
-    from .matrix import DEFAULT_MODEL, DEFAULT_SETTINGS, DEFAULT_TEMPERATURES, quick_profile
+    from ..matrix import DEFAULT_MODEL, DEFAULT_SETTINGS, DEFAULT_TEMPERATURES, quick_profile
 
     tasks = _tasks(args, args.tasks)
     if args.profile == "quick":
@@ -246,10 +246,10 @@ def cmd_benchmark(args) -> int:
 
 
 def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, prefix) -> int:
-    from .cache import Cache
-    from .matrix import make_spec, parse_model_options, parse_settings
-    from .runner import Runner
-    from .types import GenerationConfig, RuntimeConfig
+    from ..cache import Cache
+    from ..matrix import make_spec, parse_model_options, parse_settings
+    from ..runner import Runner
+    from ..types import GenerationConfig, RuntimeConfig
 
     options = parse_model_options(args.option)
     _check_retrievals(retrievals)
@@ -326,4 +326,4 @@ def cmd_compare(args) -> int:
     comparison = reports.compare_runs(args.run_a, args.run_b)
     print(reports.render_comparison_markdown(comparison))
     return 0
-from . import commands_retrieval  # noqa: F401,E402
+from . import retrieval  # noqa: F401,E402  (registers the retrieval subcommands)
