@@ -25,6 +25,7 @@ import io
 import logging
 import re
 import tokenize
+import warnings
 from dataclasses import dataclass
 
 from .types import Extraction, FailureCategory, Status, Verdict
@@ -132,7 +133,9 @@ def _dedent(body: list[str], indent: str) -> str:
 
 def compile_error(code: str) -> SyntaxError | None:
     try:
-        compile(code, "<candidate>", "exec", dont_inherit=True)
+        with warnings.catch_warnings():  # a candidate's SyntaxWarnings are its own business, not the run's output
+            warnings.simplefilter("ignore", SyntaxWarning)
+            compile(code, "<candidate>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         return exc
     except ValueError as exc:  # e.g. null bytes

@@ -17,8 +17,22 @@ from .evaluation import evaluate_code
 from .extract import extract_code, verdict_for
 from .prompts import render_prompt
 from .runlog import RunLog
-from .types import (Category, Completion, Extraction, FailureCategory, GenerationConfig, Prompt, RunSpec,
-                    RuntimeConfig, SampleKey, SampleRecord, Setting, Status, Task, Verdict)
+from .types import (
+    Category,
+    Completion,
+    Extraction,
+    FailureCategory,
+    GenerationConfig,
+    Prompt,
+    RunSpec,
+    RuntimeConfig,
+    SampleKey,
+    SampleRecord,
+    Setting,
+    Status,
+    Task,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -165,17 +179,24 @@ def _exactly_n(completions: list[Completion], n: int) -> list[Completion]:
 
 
 def batches(todo: list[tuple[Group, list[int]]], backends: dict[str, ModelBackend]) -> list[list[tuple[Group, list[int]]]]:
-    """Generation work units: one group each, or for batching backends up to `max_batch_requests` groups of the
-    same model and temperature."""
-    out, open_batches = [], {}
+    """Generation work units: one group each, or for batching backends whole prompt families — the groups that share a
+    prompt (every temperature of a task, setting and retrieval) — up to `max_batch_requests` groups per unit. A family
+    is never split, so a backend can read its prompt once; one bigger than the limit is a unit of its own."""
+    families: dict[tuple, list[tuple[Group, list[int]]]] = {}
     for group, missing in todo:
-        size = max(1, getattr(backends[group.model], "max_batch_requests", 1))
-        key = (group.model, group.temperature)
-        current = open_batches.setdefault(key, [])
-        current.append((group, missing))
-        if len(current) >= size:
-            out.append(open_batches.pop(key))
-    return out + list(open_batches.values())
+        families.setdefault((group.model, group.task.id, group.setting, group.retrieval), []).append((group, missing))
+    out, open_units = [], {}
+    for (model, *_), family in families.items():
+        size = max(1, getattr(backends[model], "max_batch_requests", 1))
+        if size == 1:
+            out.extend([member] for member in family)
+            continue
+        current = open_units.get(model, [])
+        if current and len(current) + len(family) > size:
+            out.append(current)
+            current = []
+        open_units[model] = current + family
+    return out + [unit for unit in open_units.values() if unit]
 
 
 def verdict_without_execution(completion: Completion, extraction: Extraction) -> Verdict | None:

@@ -9,11 +9,20 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.types import (CheckResult, ExecutionResult, FailureCategory, Limits, Status, Task, Verdict)
+from benchmark.types import (
+    CheckResult,
+    ExecutionResult,
+    FailureCategory,
+    Limits,
+    Status,
+    Task,
+    Verdict,
+)
 
 from .checkers import CHECKERS, CheckContext, Checker
 from .environment import build_env, make_dirs
@@ -131,7 +140,9 @@ def _probe_runner(task: Task, workdir: Path, timeout_scale: float = 1.0):
 
 def syntax_problem(code: str) -> str | None:
     try:
-        compile(code, "<candidate>", "exec")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            compile(code, "<candidate>", "exec")
     except SyntaxError as exc:
         return f"SyntaxError: {exc.msg} (line {exc.lineno})"
     except ValueError as exc:  # e.g. null bytes

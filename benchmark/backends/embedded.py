@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -96,6 +96,7 @@ def _publish(tmp: Path, target: Path) -> None:
 class EmbeddedOptions(LocalModelOptions):
     threads: int | None = Field(1, ge=1)  # the default model runs beside sandboxed scripts on a small CPU
     batch_size: int = Field(8, ge=1)  # decoding 8 sequences costs ~3x one on this CPU (measured), not 8x
+    quantize: Literal["none", "int8"] = "int8"  # ~1.4-2x faster on a CPU; same kind of answers (checked by hand)
 
 
 @backend("embedded")

@@ -1,9 +1,10 @@
 """`hf/<path>` (alias `transformers/<path>`): a local model folder or GGUF file run in-process with transformers.
 
-Requests are decoded together in batches of `batch_size` sequences (left-padded prompts), across requests when the
-run loop sends several (`generate_batch`): on a CPU a bigger batch costs little more per step than one sequence.
-Temperature 0 is greedy, decoded once per request and repeated n times. With a seed, batch j of a sampling config
-is seeded with `seed + j * batch_size`; without one, samples draw fresh randomness."""
+Requests that share a prompt are decoded together (`_decode.py`): the prompt is read once, then up to `batch_size`
+rows — every sample of every temperature — are decoded in one batch; on a CPU a bigger batch costs little more per
+step than one sequence. Temperature 0 is greedy, decoded once per request and repeated n times. With a seed, sample j
+of a request draws from its own generator seeded `seed + j`, so a sample does not depend on what shares its batch;
+without one, samples draw fresh randomness."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendError
-from ..types import Completion, GenerationConfig, Usage
+from ..types import Completion, Usage
+from ._decode import RowOutput, RowSpec, decode_rows, prefill
 from ._deps import force_hub_offline, require
 from .base import GenerationRequest, ModelBackend, backend
 
@@ -31,11 +33,14 @@ class LocalModelOptions(BaseModel):
 
     device: str = "cpu"  # 'auto' picks cuda when available
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    batch_size: int = Field(4, ge=1)  # sequences sampled per model.generate call
+    batch_size: int = Field(8, ge=1)  # rows decoded together; a prompt is read once however many rows it has
     max_new_tokens: int | None = Field(None, ge=1)  # caps GenerationConfig.max_tokens (keeps CPU runs short)
     # torch CPU threads for this process (torch.set_num_threads); None leaves torch's default. On a small, busy CPU
     # 1 thread is several times faster than 2 (measured: 1.7 vs 0.4 tok/s on 2 cores at load 12).
     threads: int | None = Field(None, ge=1)
+    # int8: the linear layers (not the output head) get per-channel int8 weights with dynamic activation
+    # quantisation, CPU only. Measured on SmolLM2-135M, 1 thread: prefill 2.1x, decoding 1.4x faster than float32.
+    quantize: Literal["none", "int8"] = "none"
 
 
 class TransformersOptions(LocalModelOptions):
@@ -47,7 +52,6 @@ class _Loaded:
         self.model, self.tokenizer, self.torch, self.device = model, tokenizer, torch, device
         eos = model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(self.eos_ids), 0)
 
 
 @backend("transformers")
@@ -55,7 +59,7 @@ class _Loaded:
 class TransformersBackend(ModelBackend):
     Options: ClassVar = TransformersOptions
     requires_model: ClassVar[bool] = True
-    max_batch_requests: ClassVar[int] = 16
+    max_batch_requests: ClassVar[int] = 4  # the run loop never splits a prompt's temperatures across calls
 
     def __init__(self, name: str, model: str, options: BaseModel):
         super().__init__(name, model, options)
@@ -96,6 +100,8 @@ class TransformersBackend(ModelBackend):
             raise BackendError(f"model '{self.name}': cannot load {folder}: {exc}", LOAD_HINT) from exc
         device = self._device(torch)
         model.to(device).eval()
+        if self.options.quantize == "int8":
+            model = _int8_linears(torch, model, device, self.name)
         self.load_seconds = time.perf_counter() - started
         log.info("loaded %s on %s in %.1f s", folder, device, self.load_seconds)
         return _Loaded(model, tokenizer, torch, device)
@@ -119,21 +125,17 @@ class TransformersBackend(ModelBackend):
         return self.generate_batch([request])[0]
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[list[Completion]]:
-        """Fills batches of `batch_size` sequences across requests (left-padded prompts). Greedy requests are
-        decoded once and repeated n times; sampling requests contribute n rows each."""
+        """Requests that share a prompt (the run loop sends a prompt's temperatures together) are read once and
+        decoded together, `batch_size` rows at a time. Greedy requests are decoded once and repeated n times."""
         results: list[list[Completion]] = [[] for _ in requests]
         live = [i for i, r in enumerate(requests) if r.n > 0]
         if not live:
             return results
         loaded = self.load()
         with self._lock:
-            for config, rows in _rows_by_config(requests, live).items():
-                for start in range(0, len(rows), self.options.batch_size):
-                    chunk = rows[start:start + self.options.batch_size]
-                    seed = None if config.seed is None else config.seed + start
-                    texts = [self._chat_text(loaded, requests[i].prompt.messages) for i in chunk]
-                    for i, completion in zip(chunk, self._chunk(loaded, texts, config, seed)):
-                        results[i].append(completion)
+            for text, members in _by_prompt(requests, live, lambda r: self._chat_text(loaded, r.prompt.messages)):
+                for owner, completion in self._decode_prompt(loaded, text, [(i, requests[i]) for i in members]):
+                    results[owner].append(completion)
         return [out * requests[i].n if requests[i].config.temperature <= 0 and out else out
                 for i, out in enumerate(results)]
 
@@ -144,52 +146,61 @@ class TransformersBackend(ModelBackend):
         log.warning("model '%s' has no chat template: sending the messages as plain text", self.name)
         return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
 
-    def _chunk(self, loaded: _Loaded, texts: list[str], config: GenerationConfig, seed: int | None
-               ) -> list[Completion]:
-        torch, tokenizer = loaded.torch, loaded.tokenizer
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token_id = loaded.pad_id
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        inputs = {k: v.to(loaded.device) for k, v in enc.items()}
-        if seed is not None:
-            torch.manual_seed(seed)
+    def _decode_prompt(self, loaded: _Loaded, text: str, members: list[tuple[int, GenerationRequest]]
+                       ) -> list[tuple[int, Completion]]:
+        owners, rows = self._rows(members)
+        prompt_ids = loaded.tokenizer(text, add_special_tokens=False).input_ids
         started = time.perf_counter()
         try:
-            with torch.inference_mode():
-                output = loaded.model.generate(**inputs, **self._sampling_kwargs(config, 1), pad_token_id=loaded.pad_id)
-        except (RuntimeError, ValueError) as exc:  # e.g. out of memory: these samples fail, the run goes on
+            prefix = prefill(loaded.model, loaded.torch, prompt_ids, loaded.device)
+            outputs = []
+            for start in range(0, len(rows), self.options.batch_size):
+                outputs += decode_rows(loaded.model, loaded.torch, prefix, rows[start:start + self.options.batch_size],
+                                       loaded.eos_ids, loaded.device)
+        except (RuntimeError, ValueError, AttributeError) as exc:  # e.g. out of memory: these samples fail, the run goes on
             log.warning("model '%s': generation failed: %s", self.name, exc)
-            return [Completion(text="", model=self.name, error=f"{type(exc).__name__}: {exc}")] * len(texts)
-        latency = time.perf_counter() - started
-        padded = inputs["input_ids"].shape[1]
-        prompt_lens = inputs["attention_mask"].sum(dim=1).tolist()
-        return [self._completion(loaded, row[padded:].tolist(), int(n), latency) for row, n in zip(output, prompt_lens)]
+            error = Completion(text="", model=self.name, error=f"{type(exc).__name__}: {exc}")
+            return [(owner, error) for owner in owners]
+        latency = round(time.perf_counter() - started, 4)
+        return [(owner, self._completion(loaded, out, len(prompt_ids), latency)) for owner, out in zip(owners, outputs)]
 
-    def _sampling_kwargs(self, config: GenerationConfig, k: int) -> dict:  # noqa: D401
-        max_new = min(config.max_tokens, self.options.max_new_tokens or config.max_tokens)
-        if config.temperature <= 0:
-            return {"do_sample": False, "max_new_tokens": max_new, "num_return_sequences": 1,
-                    "temperature": None, "top_p": None, "top_k": None}
-        kwargs = {"do_sample": True, "temperature": config.temperature, "max_new_tokens": max_new,
-                  "num_return_sequences": k}
-        if config.top_p is not None:
-            kwargs["top_p"] = config.top_p
-        return kwargs
+    def _rows(self, members: list[tuple[int, GenerationRequest]]) -> tuple[list[int], list[RowSpec]]:
+        """One row per greedy request, n rows per sampling request; with a seed, row j of a request uses seed + j."""
+        owners, rows = [], []
+        for owner, request in members:
+            config = request.config
+            limit = min(config.max_tokens, self.options.max_new_tokens or config.max_tokens)
+            for j in range(1 if config.temperature <= 0 else request.n):
+                owners.append(owner)
+                rows.append(RowSpec(temperature=config.temperature, max_new_tokens=limit, top_p=config.top_p,
+                                    seed=None if config.seed is None else config.seed + j))
+        return owners, rows
 
-    def _completion(self, loaded: _Loaded, ids: list[int], prompt_len: int, latency: float) -> Completion:
-        end = next((i for i, t in enumerate(ids) if t in loaded.eos_ids), None)
-        kept = ids if end is None else ids[: end + 1]
-        return Completion(text=loaded.tokenizer.decode(kept, skip_special_tokens=True), model=self.name,
-                          usage=Usage(prompt_tokens=prompt_len, completion_tokens=len(kept)),
-                          latency_s=round(latency, 4), finish_reason="length" if end is None else "stop")
+    def _completion(self, loaded: _Loaded, output: RowOutput, prompt_len: int, latency: float) -> Completion:
+        return Completion(text=loaded.tokenizer.decode(output.token_ids, skip_special_tokens=True), model=self.name,
+                          usage=Usage(prompt_tokens=prompt_len, completion_tokens=len(output.token_ids)),
+                          latency_s=latency, finish_reason="stop" if output.finished else "length")
 
 
-def _rows_by_config(requests: list[GenerationRequest], live: list[int]) -> dict[GenerationConfig, list[int]]:
-    """Rows to decode, grouped by sampling config: one row per greedy request, n rows per sampling request."""
-    rows: dict[GenerationConfig, list[int]] = {}
+def _int8_linears(torch: Any, model: Any, device: str, name: str) -> Any:
+    """Dynamic int8 quantisation of every linear layer but the output head (the tied vocabulary projection is the
+    layer that small models are most sensitive to). torch.ao warns that it is deprecated; it is present in the
+    pinned torch and its CPU kernels are faster here than torchao's (measured)."""
+    if not device.startswith("cpu"):
+        raise BackendError(f"model '{name}': quantize=int8 runs on the CPU only", "drop -M quantize=int8 or use device=cpu")
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    names = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n != "lm_head"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        return quantize_dynamic(model, {n: per_channel_dynamic_qconfig for n in names}, dtype=torch.qint8, inplace=True)
+
+
+def _by_prompt(requests: list[GenerationRequest], live: list[int], text_of) -> list[tuple[str, list[int]]]:
+    """Live request indices grouped by their rendered prompt text, in first-seen order."""
+    groups: dict[str, list[int]] = {}
     for i in live:
-        request = requests[i]
-        count = 1 if request.config.temperature <= 0 else request.n
-        rows.setdefault(request.config, []).extend([i] * count)
-    return rows
+        groups.setdefault(text_of(requests[i]), []).append(i)
+    return list(groups.items())

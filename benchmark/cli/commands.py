@@ -229,7 +229,8 @@ def add_benchmark(sub):
     p.add_argument("--temperatures", type=_floats, default=None, help="default 0,0.2,1")
     p.add_argument("--settings", type=_csv, default=None, help="zero-shot,docprompt (default both)")
     p.add_argument("--retrievals", type=_csv, default=["none"], help="retrieval strategies for Translation tasks")
-    p.add_argument("--profile", choices=["quick", "full"], default="full", help="quick: one task per table row")
+    p.add_argument("--profile", choices=["quick", "full"], default="full",
+                   help="quick: one task per table row (its shortest input script)")
     _add_run_options(p)
     p.set_defaults(func=cmd_benchmark)
 

@@ -19,6 +19,7 @@ from benchmark.runner import Runner
 from benchmark.tasks import load_tasks
 from benchmark.types import RuntimeConfig, Setting
 
+
 def _run(tasks_dir, tmp_path, models=("oracle", "identity"), run_id="r1", cache_name="cache"):
     tasks = load_tasks(tasks_dir=tasks_dir)
     spec = make_spec(tasks, models, [0.0, 1.0], [Setting.zero_shot, Setting.docprompt], 3, run_id=run_id)
@@ -129,4 +130,22 @@ def test_batching_backend_gets_several_requests_per_call(tasks_dir, tmp_path):
     records = Runner(spec, tasks, tmp_path / "runs" / "b1", Cache(tmp_path / "cache"),
                      RuntimeConfig(workers=1, progress=False), backends={"mock": mock}).run()
     assert len(records) == 2 * 2 * 2 * 2
-    assert sorted(mock.batch_calls) == [4, 4]  # one call per temperature, each with every task x setting
+    assert mock.batch_calls == [8]  # 4 prompt families (task x setting) of 2 temperatures fill one call
+
+
+def test_batches_keep_prompt_families_whole(tasks_dir):
+    from benchmark.backends.mock import MockBackend
+    from benchmark.runner import batches, plan
+
+    class Batching(MockBackend):
+        max_batch_requests = 4
+
+    tasks = load_tasks(tasks_dir=tasks_dir)
+    spec = make_spec(tasks, ["mock"], [0.0, 0.2, 1.0], [Setting.zero_shot, Setting.docprompt], 1, run_id="fam")
+    todo = [(group, [0]) for group in plan(spec, tasks)]
+    units = batches(todo, {"mock": Batching.scripted(default="x")})
+    assert [len(unit) for unit in units] == [3] * 4  # two families of 3 would exceed 4
+    for unit in units:
+        assert len({(g.task.id, g.setting) for g, _ in unit}) == 1
+        assert sorted(g.temperature for g, _ in unit) == [0.0, 0.2, 1.0]
+    assert sorted(len(u) for u in batches(todo, {"mock": MockBackend.scripted(default="x")})) == [1] * 12
