@@ -28,6 +28,7 @@ import tokenize
 import warnings
 from dataclasses import dataclass
 
+from .pyparse import parse_python
 from .types import Extraction, FailureCategory, Status, Verdict
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def looks_like_python(code: str) -> bool:
     """Compiles and holds real statements (a lone word or number also compiles)."""
     if compile_error(code) is not None:
         return False
-    tree = ast.parse(code)
+    tree = parse_python(code)
     return any(isinstance(n, _MEANINGFUL) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call))
                for n in tree.body)
 
@@ -263,7 +264,7 @@ def _join_fragments(blocks: list[Block]) -> str | None:
     defined = [_top_level_names(b.code) for b in blocks]
     if any(defined[i] & defined[j] for i in range(len(blocks)) for j in range(i)):
         return None
-    bound = [_bound_names(ast.parse(b.code)) for b in blocks]
+    bound = [_bound_names(parse_python(b.code)) for b in blocks]
     free = [_used_names(b.code) - bound[k] - _BUILTINS for k, b in enumerate(blocks)]
 
     def needs(k: int, others: range | list[int]) -> bool:
@@ -279,7 +280,7 @@ def _join_fragments(blocks: list[Block]) -> str | None:
 
 def _has_top_level_calls(code: str) -> bool:
     return any(isinstance(n, (ast.If, ast.For, ast.While, ast.With)) or
-               (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)) for n in ast.parse(code).body)
+               (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)) for n in parse_python(code).body)
 
 
 # ---------------------------------------------------------------- bare code
@@ -423,7 +424,7 @@ def _missing_definitions(code: str, input_code: str | None) -> set[str]:
     needed = _top_level_names(input_code, definitions_only=True)
     if not needed:
         return set()
-    tree = ast.parse(code)
+    tree = parse_python(code)
     bound = _bound_names(tree)
     if "*" in bound:  # a star import may provide anything
         return set()
@@ -432,7 +433,7 @@ def _missing_definitions(code: str, input_code: str | None) -> set[str]:
 
 def _top_level_names(code: str, definitions_only: bool = False) -> set[str]:
     names: set[str] = set()
-    for node in ast.parse(code).body:
+    for node in parse_python(code).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif not definitions_only and isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -442,7 +443,7 @@ def _top_level_names(code: str, definitions_only: bool = False) -> set[str]:
 
 
 def _used_names(code: str) -> set[str]:
-    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return {n.id for n in ast.walk(parse_python(code)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def _bound_names(tree: ast.AST) -> set[str]:

@@ -162,6 +162,18 @@ class Runner:
         return [_exactly_n(answer, request.n) for answer, request in zip(answers, requests)]
 
     def _judge(self, group: Group, index: int, prompt: Prompt, completion: Completion) -> SampleRecord:
+        """Extract, execute and judge one sample. A failure of the harness itself becomes an error record (retried
+        on resume) instead of stopping the run and the samples still in flight."""
+        try:
+            return self._judge_sample(group, index, prompt, completion)
+        except Exception as exc:  # noqa: BLE001 - recorded, never silent
+            log.exception("judging %s failed", group.key(index).id())
+            verdict = Verdict(status=Status.error, category=FailureCategory.harness_error, code="harness_exception",
+                              reason=f"the harness failed on this sample: {type(exc).__name__}: {exc}")
+            extraction = Extraction(code=None, kind="harness_error", note=str(exc))
+            return make_record(group, index, prompt, completion, extraction, None, verdict, self.spec.generation)
+
+    def _judge_sample(self, group: Group, index: int, prompt: Prompt, completion: Completion) -> SampleRecord:
         extraction = extract_code(completion.text, group.task.input_code()) if completion.error is None \
             else Extraction(code=None, kind="generation_error", note=completion.error)
         execution, verdict = None, verdict_without_execution(completion, extraction)

@@ -18,6 +18,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from benchmark.pyparse import parse_python
+
 SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen"}
 
 
@@ -142,7 +144,7 @@ def _maximal_chains(tree: ast.AST) -> list[ast.Attribute]:
 
 
 def python_symbols(code: str, roots: list[str]) -> set[str]:
-    tree = ast.parse(code)
+    tree = parse_python(code)
     analyser = _Analyser(roots)
     analyser.visit(tree)  # bindings first (a flat scope: names are rarely reused in a task script)
     for node in _maximal_chains(tree):
@@ -156,7 +158,7 @@ def python_symbols(code: str, roots: list[str]) -> set[str]:
 
 
 def cli_symbols(code: str, program: str, groups: list[str]) -> set[str]:
-    tree = ast.parse(code)
+    tree = parse_python(code)
     wrappers = _cli_wrappers(tree, program)
     found = set()
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):

@@ -113,6 +113,61 @@ def test_backend_failure_is_recorded_then_retried_on_resume(tasks_dir, tmp_path)
     assert len(healthy.calls) == 1 and healthy.calls[0].n == 2  # only the errored samples were asked again
 
 
+def test_a_harness_failure_is_an_error_record_and_the_run_goes_on(tasks_dir, tmp_path, monkeypatch):
+    from benchmark import runner as runner_module
+    from benchmark.backends.mock import MockBackend
+
+    good = "```python\nopen('out.txt', 'w').write('ok')\n```"
+    calls = []
+
+    def flaky_extract(text, input_code):
+        calls.append(text)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=33, after=27)")
+        return real_extract(text, input_code)
+
+    real_extract = runner_module.extract_code
+    monkeypatch.setattr(runner_module, "extract_code", flaky_extract)
+    records = _mock_runner(tasks_dir, tmp_path, MockBackend.scripted(default=good)).run()
+    assert sorted(r.verdict.code for r in records) == ["harness_exception", "ok"]
+    [broken] = [r for r in records if r.verdict.status.value == "error"]
+    assert broken.verdict.category.value == "harness_error" and "recursion depth" in broken.verdict.reason
+    records = _mock_runner(tasks_dir, tmp_path, MockBackend.scripted(default=good)).run()  # resume redoes it
+    assert [r.verdict.code for r in records] == ["ok", "ok"]
+
+
+def test_parse_python_is_safe_from_many_threads():
+    """Finalizers run by the garbage collector switch threads inside ast.parse; unguarded, this setup raised
+    'AST constructor recursion depth mismatch' about once per run of 600 parses on CPython 3.11.7."""
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmark.pyparse import parse_python
+
+    class Cycle:
+        def __del__(self):
+            sum(range(200))
+
+    def churn():
+        for _ in range(200_000):
+            cycle = Cycle()
+            cycle.me = cycle
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    code = "\n".join(f"def f{i}(x):\n    return [y for y in range(x) if y % {i + 2}]" for i in range(300))
+    churner = threading.Thread(target=churn)
+    try:
+        churner.start()
+        with ThreadPoolExecutor(4) as pool:
+            trees = list(pool.map(parse_python, [code] * 600))
+    finally:
+        churner.join()
+        sys.setswitchinterval(previous)
+    assert len(trees) == 600 and all(len(tree.body) == 300 for tree in trees)
+
+
 def test_batching_backend_gets_several_requests_per_call(tasks_dir, tmp_path):
     from benchmark.backends.mock import MockBackend
 
