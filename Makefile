@@ -14,13 +14,14 @@ export TRANSFORMERS_OFFLINE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install system-deps test test-all validate benchmark report clean help
+.PHONY: install system-deps test test-all validate benchmark speed report clean help
 
 help:
 	@echo "make benchmark   run the quick benchmark on the embedded model (no key, no GPU)"
 	@echo "make test        run the test suite"
 	@echo "make validate    prove every task (reference passes, untouched input fails) and run the slow tests"
 	@echo "make install     create .venv with everything (also done by the targets above)"
+	@echo "make speed       time the embedded model on one prompt family: generate() vs shared-prefix vs int8"
 
 install: system-deps $(STAMP)
 
@@ -66,6 +67,9 @@ validate: install
 BENCH_ARGS ?= --max-tokens 192
 benchmark: install
 	$(BIN)/adaptbench benchmark --profile quick $(BENCH_ARGS)
+
+speed: install
+	$(BIN)/python -m benchmark.speed $(SPEED_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

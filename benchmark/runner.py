@@ -92,6 +92,7 @@ class Runner:
         gen_pool = ThreadPoolExecutor(max(1, self.runtime.generation_concurrency), thread_name_prefix="gen")
         exec_pool = ThreadPoolExecutor(max(1, self.runtime.workers), thread_name_prefix="sandbox")
         bar = tqdm(total=total, unit="sample", disable=not self.runtime.progress, dynamic_ncols=True)
+        judging = _SameWork(lambda item: exec_pool.submit(self._judge, *item))
         try:
             pending: set[Future] = {gen_pool.submit(self._generate, b) for b in batches(todo, self.backends)}
             while pending:
@@ -101,8 +102,9 @@ class Runner:
                     if isinstance(result, SampleRecord):
                         self.runlog.append(result)
                         bar.update(1)
+                        pending |= judging.done(future)
                     else:
-                        pending |= {exec_pool.submit(self._judge, *item) for item in result}
+                        pending |= judging.submit(result)
         finally:
             bar.close()
             gen_pool.shutdown(wait=True, cancel_futures=True)
@@ -182,6 +184,38 @@ class Runner:
             execution, verdict = evaluated.execution, evaluated.verdict
             self._count("cached_executions" if evaluated.cached else "executed")
         return make_record(group, index, prompt, completion, extraction, execution, verdict, self.spec.generation)
+
+
+class _SameWork:
+    """Samples whose completions are identical (a greedy answer repeated n times, a harness model's fixed answer)
+    would execute the same code: only the first goes to a sandbox worker, the others wait off the pool and are
+    judged from the execution cache once it finishes, so the workers stay busy with different code."""
+
+    def __init__(self, start):
+        self._start = start
+        self._running: dict[tuple, Future] = {}
+        self._key_of: dict[Future, tuple] = {}
+        self._parked: dict[tuple, list[tuple]] = {}
+
+    def submit(self, items: list[tuple]) -> set[Future]:
+        started = set()
+        for item in items:
+            group, _, _, completion = item
+            key = (group.task.id, completion.text, completion.error)
+            if key in self._running:
+                self._parked.setdefault(key, []).append(item)
+                continue
+            future = self._start(item)
+            self._running[key], self._key_of[future] = future, key
+            started.add(future)
+        return started
+
+    def done(self, future: Future) -> set[Future]:
+        key = self._key_of.pop(future, None)
+        if key is None:
+            return set()
+        del self._running[key]
+        return {self._start(item) for item in self._parked.pop(key, [])}
 
 
 def _exactly_n(completions: list[Completion], n: int) -> list[Completion]:
