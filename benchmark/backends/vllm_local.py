@@ -1,7 +1,7 @@
 """`vllm/<path-or-id>`: the vLLM offline engine (`vllm.LLM`) on a CUDA GPU; extra `gpu` (`pip install 'adaptbench[gpu]'`).
 
-One `LLM.chat` call per request with `SamplingParams(n=...)`, so vLLM samples the n completions in one batch.
-Temperature 0 is greedy: one sequence, repeated n times. vLLM is imported only when this backend is chosen."""
+One `LLM.chat` call per batch of requests, each with its own `SamplingParams(n=...)`, so vLLM schedules every prompt
+and sample of the batch together. Temperature 0 is greedy: one sequence, repeated n times. vLLM is imported only when this backend is chosen."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class VLLMOptions(BaseModel):
 class VLLMBackend(ModelBackend):
     Options: ClassVar = VLLMOptions
     requires_model: ClassVar[bool] = True
+    max_batch_requests: ClassVar[int] = 64  # the run loop sends whole prompt families, up to this many requests
 
     def __init__(self, name: str, model: str, options: BaseModel):
         super().__init__(name, model, options)
@@ -68,25 +69,47 @@ class VLLMBackend(ModelBackend):
         return kwargs
 
     def generate(self, request: GenerationRequest) -> list[Completion]:
+        return self.generate_batch([request])[0]
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[list[Completion]]:
+        """All requests in one `LLM.chat` call, so the engine schedules them together (and reuses a shared prompt
+        prefix). If the call fails (e.g. one prompt exceeds max_model_len), each request is retried alone so that
+        only the offending one is recorded as failed."""
+        live = [i for i, r in enumerate(requests) if r.n > 0]
+        results: list[list[Completion]] = [[] for _ in requests]
+        if not live:
+            return results
         llm = self.load()
-        config = request.config
-        greedy = config.temperature <= 0
-        params = self._vllm.SamplingParams(n=1 if greedy else request.n, temperature=max(config.temperature, 0.0),
-                                           top_p=config.top_p if config.top_p is not None else 1.0,
-                                           max_tokens=config.max_tokens, seed=config.seed)
         started = time.perf_counter()
         try:
             with self._lock:
-                [result] = llm.chat([dict(m) for m in request.prompt.messages], params, use_tqdm=False)
-        except (RuntimeError, ValueError) as exc:  # e.g. the prompt exceeds max_model_len: these samples fail
-            log.warning("model '%s': generation failed: %s", self.name, exc)
-            return [Completion(text="", model=self.name, error=f"{type(exc).__name__}: {exc}")] * request.n
+                outputs = llm.chat([[dict(m) for m in requests[i].prompt.messages] for i in live],
+                                   [self._params(requests[i]) for i in live], use_tqdm=False)
+        except (RuntimeError, ValueError) as exc:
+            if len(live) == 1:
+                log.warning("model '%s': generation failed: %s", self.name, exc)
+                error = Completion(text="", model=self.name, error=f"{type(exc).__name__}: {exc}")
+                results[live[0]] = [error] * requests[live[0]].n
+                return results
+            return [self.generate_batch([r])[0] for r in requests]
         latency = round(time.perf_counter() - started, 4)
+        for i, result in zip(live, outputs):
+            results[i] = self._completions(requests[i], result, latency)
+        return results
+
+    def _params(self, request: GenerationRequest) -> Any:
+        config = request.config
+        greedy = config.temperature <= 0
+        return self._vllm.SamplingParams(n=1 if greedy else request.n, temperature=max(config.temperature, 0.0),
+                                         top_p=config.top_p if config.top_p is not None else 1.0,
+                                         max_tokens=config.max_tokens, seed=config.seed)
+
+    def _completions(self, request: GenerationRequest, result: Any, latency: float) -> list[Completion]:
         prompt_tokens = len(result.prompt_token_ids or [])
         out = [Completion(text=o.text, model=self.name, latency_s=latency, finish_reason=o.finish_reason,
                           usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=len(o.token_ids)))
                for o in result.outputs]
-        return out * request.n if greedy else out
+        return out * request.n if request.config.temperature <= 0 else out
 
     def close(self) -> None:
         with self._lock:

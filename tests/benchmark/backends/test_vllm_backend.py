@@ -34,3 +34,13 @@ def test_vllm_samples_n_in_one_call(vllm_model, task):
 def test_vllm_greedy_repeats_one_answer(vllm_model, task):
     out = vllm_model.generate(make_request(task, n=2, temperature=0.0, max_tokens=8))
     assert len(out) == 2 and out[0].text == out[1].text and out[0].error is None
+
+
+def test_vllm_batch_answers_each_request_in_order(vllm_model, task):
+    requests = [make_request(task, n=2, temperature=0.0, max_tokens=8),
+                make_request(task, n=3, temperature=0.8, max_tokens=8, seed=2, content="Name a colour."),
+                make_request(task, n=0)]
+    out = vllm_model.generate_batch(requests)
+    assert [len(o) for o in out] == [2, 3, 0]
+    assert out[0][0].text == vllm_model.generate(requests[0])[0].text
+    assert [c.text for c in out[1]] == [c.text for c in vllm_model.generate(requests[1])]
