@@ -15,6 +15,7 @@ from .backends.base import GenerationRequest, ModelBackend
 from .cache import Cache, generation_key
 from .evaluation import evaluate_code
 from .extract import extract_code, verdict_for
+from .progress import Progress
 from .prompts import render_prompt
 from .runlog import RunLog
 from .types import (
@@ -87,11 +88,9 @@ class Runner:
         return self.runlog.records()
 
     def _pipeline(self, todo: list[tuple[Group, list[int]]], total: int) -> None:
-        from tqdm import tqdm
-
         gen_pool = ThreadPoolExecutor(max(1, self.runtime.generation_concurrency), thread_name_prefix="gen")
         exec_pool = ThreadPoolExecutor(max(1, self.runtime.workers), thread_name_prefix="sandbox")
-        bar = tqdm(total=total, unit="sample", disable=not self.runtime.progress, dynamic_ncols=True)
+        bar = Progress(total, bar=self.runtime.progress)
         judging = _SameWork(lambda item: exec_pool.submit(self._judge, *item))
         try:
             pending: set[Future] = {gen_pool.submit(self._generate, b) for b in batches(todo, self.backends)}

@@ -56,6 +56,7 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     so a killed or concurrent conversion never leaves a half-written model behind."""
     force_hub_offline()
     transformers = require("transformers", "converting the embedded model")
+    transformers.utils.logging.disable_progress_bar()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     started = time.perf_counter()

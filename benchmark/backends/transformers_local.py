@@ -89,6 +89,7 @@ class TransformersBackend(ModelBackend):
         force_hub_offline()
         torch = require("torch", f"model '{self.name}'")
         transformers = require("transformers", f"model '{self.name}'")
+        transformers.utils.logging.disable_progress_bar()  # per-tensor bars; the load time is logged below
         kwargs = {"gguf_file": gguf} if gguf else {}
         if self.options.threads:
             torch.set_num_threads(self.options.threads)

@@ -49,8 +49,10 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "urllib3", "filelock", "alembic", "mlflow", "git"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    # torchao (pulled in by transformers) warns at import about CUDA kernels and Triton a CPU run never uses
-    logging.getLogger("torchao").setLevel(max(level, logging.ERROR))
+    # torchao (pulled in by transformers) warns at import about CUDA kernels and Triton a CPU run never uses, and
+    # torch about how torchao registers its enums
+    for noisy in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
 
 
 if __name__ == "__main__":  # pragma: no cover
