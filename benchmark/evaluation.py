@@ -22,6 +22,11 @@ class Evaluated:
 log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
+_running = [0]  # sandboxed scripts executing now, in this process (read by in-process models sharing the CPU)
+
+
+def running_executions() -> int:
+    return _running[0]
 
 
 def checker_versions(task: Task) -> dict[str, int]:
@@ -65,7 +70,13 @@ def _execute_fresh(task: Task, code: str, key: str, cache: Cache, timeout_scale:
     workdir = cache.execution_dir(key) / "work"
     if workdir.exists():
         shutil.rmtree(workdir)  # left over from an interrupted execution
-    graded = grade(task, code, workdir, timeout_scale=timeout_scale)
+    with _locks_guard:
+        _running[0] += 1
+    try:
+        graded = grade(task, code, workdir, timeout_scale=timeout_scale)
+    finally:
+        with _locks_guard:
+            _running[0] -= 1
     if graded.verdict.status is not Status.error:  # harness errors are retried next time
         _store(cache, key, task, graded.execution, graded.verdict)
     return Evaluated(graded.execution, graded.verdict, cached=False)

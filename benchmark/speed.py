@@ -4,7 +4,7 @@ A prompt family is what the benchmark asks of one prompt: temperature 0 (greedy,
 other temperature. The figures compare
 - `generate`: transformers' `model.generate` per temperature, float32 (the prompt is read again for every sampled row);
 - `shared`: shared-prefix decoding (`backends/_decode.py`), float32;
-- `shared+int8`: the same with int8 linear layers, the embedded backend's default.
+- `shared+int8`: the same with int8 linear layers (`-M quantize=int8`, off by default: it changes the answers).
 Printed as seconds and as speed-ups over `generate`; the ratios, not the seconds, are what carries to another CPU."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from ._compare import (
 )
 from ._counts import load_prices
 from ._load import ReportError, Run, load_run
-from ._markdown import render_summary_markdown
+from ._markdown import failure_digest, render_summary_markdown
 from ._report import (
     FORMATS,
     build_content,
@@ -32,5 +32,5 @@ __all__ = [
     "FORMATS", "CellDiff", "CellStat", "Comparison", "ReportError", "Run", "Table", "bootstrap_ci", "build_content",
     "build_tables", "cell_stats", "choose_k", "compare_markdown", "compare_runs", "default_tracking_uri", "load_prices",
     "load_run", "log_to_mlflow", "log_to_wandb", "metric_name", "paired_permutation_test", "parse_formats",
-    "render_comparison", "render_comparison_markdown", "render_report_md", "render_summary_markdown", "write_report",
+    "failure_digest", "render_comparison", "render_comparison_markdown", "render_report_md", "render_summary_markdown", "write_report",
 ]

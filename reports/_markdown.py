@@ -113,3 +113,16 @@ def render_summary_markdown(records: Sequence[SampleRecord], ks: Sequence[int] =
     legend = " / ".join(f"Pass@{k}" for k in ks)
     return f"{md_table(headers, body, ['l'] * len(table.row_axes) + ['r'] * len(table.cols))}\n\n" \
            f"{md_escape(f'Cells: {legend} (%) over the tasks of the row; – where fewer than k samples.')}"
+
+
+def failure_digest(records: Sequence[SampleRecord], top: int = 6) -> str:
+    """One line under the end-of-run table: why samples did not pass, by verdict code, most frequent first."""
+    from collections import Counter
+
+    codes = Counter(r.verdict.code for r in records if not r.verdict.passed)
+    if not codes:
+        return "Every sample passed."
+    shown = ", ".join(f"{code} {count}" for code, count in codes.most_common(top))
+    more = f", {len(codes) - top} more codes" if len(codes) > top else ""
+    return f"Not passed: {sum(codes.values())} of {len(records)} samples ({shown}{more})."
+

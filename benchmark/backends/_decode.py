@@ -8,8 +8,12 @@ Finished rows leave the batch."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+STEPS_PER_CALLBACK = 8
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,9 @@ def prefill(model: Any, torch: Any, prompt_ids: list[int], device: str = "cpu") 
 
 
 def decode_rows(model: Any, torch: Any, prefix: Prefix, rows: list[RowSpec], eos_ids: set[int],
-                device: str = "cpu") -> list[RowOutput]:
-    """Continue `prefix` once per row (each at most its `max_new_tokens`, the end token included)."""
+                device: str = "cpu", every_steps: Callable[[], None] | None = None) -> list[RowOutput]:
+    """Continue `prefix` once per row (each at most its `max_new_tokens`, the end token included).
+    `every_steps`, when given, is called every STEPS_PER_CALLBACK steps (e.g. to adjust the CPU threads)."""
     outputs = [RowOutput([]) for _ in rows]
     live = [r for r, row in enumerate(rows) if row.max_new_tokens > 0]  # row numbers still decoding, in batch order
     if not live:
@@ -56,7 +61,9 @@ def decode_rows(model: Any, torch: Any, prefix: Prefix, rows: list[RowSpec], eos
     with torch.inference_mode():
         cache = _static_copy(model, prefix.cache, len(live), prefix.length + longest)
         logits = prefix.logits.expand(len(live), -1)
-        while True:
+        for step in itertools.count(1):
+            if every_steps is not None and step % STEPS_PER_CALLBACK == 0:
+                every_steps()
             tokens = [_pick(torch, logits[k], rows[r], generators[r]) for k, r in enumerate(live)]
             keep = []
             for k, (r, token) in enumerate(zip(live, tokens)):
@@ -69,8 +76,9 @@ def decode_rows(model: Any, torch: Any, prefix: Prefix, rows: list[RowSpec], eos
             if len(keep) < len(live):
                 cache = _select_rows(cache, keep, torch, device)
                 live, tokens = [live[k] for k in keep], [tokens[k] for k in keep]
-            step = torch.tensor([[t] for t in tokens], dtype=torch.long, device=device)
-            logits = model(input_ids=step, cache=cache, use_cache=True).logits[:, -1, :].float()
+            step_ids = torch.tensor([[t] for t in tokens], dtype=torch.long, device=device)
+            logits = model(input_ids=step_ids, cache=cache, use_cache=True).logits[:, -1, :].float()
+    return outputs
 
 
 def _cache_of(output: Any) -> Any:

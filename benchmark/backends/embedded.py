@@ -13,9 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import ClassVar, Literal
-
-from pydantic import Field
+from typing import ClassVar
 
 from ..cache import default_cache_dir
 from ..errors import BackendError, MissingDependencyError
@@ -94,17 +92,11 @@ def _publish(tmp: Path, target: Path) -> None:
             raise
 
 
-class EmbeddedOptions(LocalModelOptions):
-    threads: int | None = Field(1, ge=1)  # the default model runs beside sandboxed scripts on a small CPU
-    batch_size: int = Field(8, ge=1)  # decoding 8 sequences costs ~3x one on this CPU (measured), not 8x
-    quantize: Literal["none", "int8"] = "int8"  # ~1.4-2x faster on a CPU; same kind of answers (checked by hand)
-
-
 @backend("embedded")
 class EmbeddedBackend(TransformersBackend):
     """The transformers backend on the converted SmolLM2-135M-Instruct folder."""
 
-    Options: ClassVar = EmbeddedOptions  # no gguf_file: the model is fixed
+    Options: ClassVar = LocalModelOptions  # no gguf_file: the model is fixed
     requires_model: ClassVar[bool] = False
 
     def _model_path(self) -> tuple[Path, str | None]:

@@ -9,14 +9,17 @@ without one, samples draw fresh randomness."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import BackendError
+from ..evaluation import running_executions
 from ..types import Completion, Usage
 from ._decode import RowOutput, RowSpec, decode_rows, prefill
 from ._deps import force_hub_offline, require
@@ -35,11 +38,13 @@ class LocalModelOptions(BaseModel):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     batch_size: int = Field(8, ge=1)  # rows decoded together; a prompt is read once however many rows it has
     max_new_tokens: int | None = Field(None, ge=1)  # caps GenerationConfig.max_tokens (keeps CPU runs short)
-    # torch CPU threads for this process (torch.set_num_threads); None leaves torch's default. On a small, busy CPU
-    # 1 thread is several times faster than 2 (measured: 1.7 vs 0.4 tok/s on 2 cores at load 12).
+    # torch CPU threads. None: every core not taken by a sandboxed script of this run, re-checked every few decoding
+    # steps (2 threads decode half as fast as 1 when the other core is busy: measured). A number fixes it.
     threads: int | None = Field(None, ge=1)
     # int8: the linear layers (not the output head) get per-channel int8 weights with dynamic activation
     # quantisation, CPU only. Measured on SmolLM2-135M, 1 thread: prefill 2.1x, decoding 1.4x faster than float32.
+    # Off by default: it changes the model's answers, and its activation scales are computed over the whole batch,
+    # so a sample then depends on the rows decoded beside it (not reproducible across batch compositions).
     quantize: Literal["none", "int8"] = "none"
 
 
@@ -152,18 +157,28 @@ class TransformersBackend(ModelBackend):
         owners, rows = self._rows(members)
         prompt_ids = loaded.tokenizer(text, add_special_tokens=False).input_ids
         started = time.perf_counter()
+        fit_threads = partial(self._fit_threads, loaded)
         try:
+            fit_threads()
             prefix = prefill(loaded.model, loaded.torch, prompt_ids, loaded.device)
             outputs = []
             for start in range(0, len(rows), self.options.batch_size):
                 outputs += decode_rows(loaded.model, loaded.torch, prefix, rows[start:start + self.options.batch_size],
-                                       loaded.eos_ids, loaded.device)
+                                       loaded.eos_ids, loaded.device, every_steps=fit_threads)
         except (RuntimeError, ValueError, AttributeError) as exc:  # e.g. out of memory: these samples fail, the run goes on
             log.warning("model '%s': generation failed: %s", self.name, exc)
             error = Completion(text="", model=self.name, error=f"{type(exc).__name__}: {exc}")
             return [(owner, error) for owner in owners]
         latency = round(time.perf_counter() - started, 4)
         return [(owner, self._completion(loaded, out, len(prompt_ids), latency)) for owner, out in zip(owners, outputs)]
+
+    def _fit_threads(self, loaded: _Loaded) -> None:
+        """Without a fixed `threads`, use the cores that no sandboxed script of this run is using (at least one)."""
+        if self.options.threads is not None or not loaded.device.startswith("cpu"):
+            return
+        free = max(1, len(os.sched_getaffinity(0)) - running_executions())
+        if free != loaded.torch.get_num_threads():
+            loaded.torch.set_num_threads(free)
 
     def _rows(self, members: list[tuple[int, GenerationRequest]]) -> tuple[list[int], list[RowSpec]]:
         """One row per greedy request, n rows per sampling request; with a seed, row j of a request uses seed + j."""

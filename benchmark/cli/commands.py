@@ -278,9 +278,10 @@ def _check_retrievals(retrievals) -> None:
 
 
 def _print_summary(records, spec, stats, run_dir) -> None:
-    from reports import render_summary_markdown
+    from reports import failure_digest, render_summary_markdown
 
     print(render_summary_markdown(records, spec.k, spec))
+    print(f"\n{failure_digest(records)}")
     print(f"\n{len(records)} samples in {run_dir / 'samples.jsonl'}; this invocation: {stats['generated']} generated, "
           f"{stats['cached_generations']} from cache, "
           f"{stats['executed']} executed, {stats['cached_executions']} executions from cache")

@@ -124,3 +124,17 @@ def test_label_orders_cover_every_enum_value():
     assert set(FUNCTIONALITY_ORDER) == {f.value for f in Functionality}
     assert set(FRAMEWORK_ORDER) == {f.value for f in Framework}
     assert set(COMPONENT_ORDER) == {c.value for c in Component}
+
+
+def test_failure_digest_counts_the_codes_of_samples_that_did_not_pass():
+    from collections import Counter
+
+    from reports import failure_digest
+
+    records = make_records()
+    failed = Counter(r.verdict.code for r in records if not r.verdict.passed)
+    line = failure_digest(records, top=2)
+    (first, n1), (second, n2) = failed.most_common(2)
+    assert line.startswith(f"Not passed: {sum(failed.values())} of {len(records)} samples ({first} {n1}, {second} {n2}")
+    assert line.endswith(f", {len(failed) - 2} more codes).")
+    assert failure_digest([r for r in records if r.verdict.passed]) == "Every sample passed."

@@ -32,11 +32,17 @@ def test_embedded_generates_a_short_completion(embedded, task):
     assert completion.model == "embedded"
 
 
-def test_embedded_runs_int8_linears_but_keeps_the_output_head(embedded):
-    model = embedded.load().model
-    kinds = {type(module).__module__ for name, module in model.named_modules() if name.endswith("q_proj")}
-    assert kinds == {"torch.ao.nn.quantized.dynamic.modules.linear"}
-    assert type(model.lm_head).__module__ == "torch.nn.modules.linear"
+def test_int8_option_quantises_the_linears_but_keeps_the_output_head(task):
+    int8 = get_backend("embedded", {"quantize": "int8"})
+    try:
+        model = int8.load().model
+        kinds = {type(module).__module__ for name, module in model.named_modules() if name.endswith("q_proj")}
+        assert kinds == {"torch.ao.nn.quantized.dynamic.modules.linear"}
+        assert type(model.lm_head).__module__ == "torch.nn.modules.linear"
+        [completion] = int8.generate(make_request(task, n=1, temperature=0.0, max_tokens=4))
+        assert completion.error is None and completion.usage.completion_tokens > 0
+    finally:
+        int8.close()
 
 
 def test_seeded_sampling_is_reproducible(embedded, task):
@@ -96,14 +102,64 @@ def test_publish_is_atomic_and_tolerates_a_finished_rival(tmp_path):
 
 
 @pytest.mark.slow
-def test_hf_backend_reads_the_gguf_directly(task):
-    """The same weights read straight from the GGUF (dequantised at load, ~25-50 s) answer like the converted copy
-    in float32 (the embedded default re-quantises to int8, which may change a greedy answer)."""
+def test_hf_backend_reads_the_gguf_directly(embedded, task):
+    """The same weights read straight from the GGUF (dequantised at load, ~25-50 s) answer like the converted copy."""
     request = make_request(task, n=1, temperature=0.0, max_tokens=6)
     gguf = get_backend(f"hf/{embedded_module.embedded_gguf_path()}", {"threads": "1"})
-    float32 = get_backend("embedded", {"quantize": "none"})
     try:
-        assert gguf.generate(request)[0].text == float32.generate(request)[0].text
+        assert gguf.generate(request)[0].text == embedded.generate(request)[0].text
     finally:
         gguf.close()
-        float32.close()
+
+
+def test_threads_follow_the_cores_no_sandbox_is_using(monkeypatch):
+    import os
+    from types import SimpleNamespace
+
+    import torch
+
+    from benchmark.backends import transformers_local
+
+    cores = len(os.sched_getaffinity(0))
+    loaded = SimpleNamespace(torch=torch, device="cpu")
+    before = torch.get_num_threads()
+    try:
+        for running, expected in ((0, cores), (1, max(1, cores - 1)), (cores + 3, 1)):
+            monkeypatch.setattr(transformers_local, "running_executions", lambda r=running: r)
+            get_backend("embedded")._fit_threads(loaded)
+            assert torch.get_num_threads() == expected
+        torch.set_num_threads(1)
+        get_backend("embedded", {"threads": "3"})._fit_threads(loaded)  # a fixed number is left alone
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_running_executions_counts_sandboxes_in_flight(monkeypatch, tmp_path):
+    import threading
+
+    from benchmark import evaluation
+    from benchmark.cache import Cache
+
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_grade(task, code, workdir, timeout_scale=1.0):
+        inside.set()
+        release.wait(10)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("sandbox.grading.grade", slow_grade)
+    task = None  # grade is replaced: the task is never read
+    worker = threading.Thread(target=lambda: _swallow(evaluation._execute_fresh, task, "x", "k", Cache(tmp_path), 1.0))
+    worker.start()
+    assert inside.wait(10) and evaluation.running_executions() == 1
+    release.set()
+    worker.join(10)
+    assert evaluation.running_executions() == 0
+
+
+def _swallow(fn, *args):
+    try:
+        fn(*args)
+    except RuntimeError:
+        pass
