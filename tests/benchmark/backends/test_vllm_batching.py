@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from types import ModuleType, SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -14,7 +15,7 @@ from .conftest import make_request
 
 
 class StandInLLM:
-    calls: list[int] = []
+    calls: ClassVar[list[int]] = []
 
     def __init__(self, **kwargs):
         self.kwargs = kwargs
