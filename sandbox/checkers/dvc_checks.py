@@ -235,13 +235,15 @@ class DvcTrackingChecker(Checker):
 
 STATUS_PROBE = '''\
 import json
+import sys
 try:
     from dvc.repo import Repo
     with Repo(".") as repo:
         status = repo.status(targets={targets} or None, cloud=True, remote={remote})
-    print(json.dumps({{"status": status}}, default=str))
+    answer = {{"status": status}}
 except Exception as exc:
-    print(json.dumps({{"dvc_error": f"{{type(exc).__name__}}: {{exc}}"}}))
+    answer = {{"dvc_error": f"{{type(exc).__name__}}: {{exc}}"}}
+sys.stdout.write(json.dumps(answer, default=str) + "\\n")
 '''
 
 

@@ -390,19 +390,25 @@ def attempt(c):
     return {"stage": "done", "input_from": source, "output_shape": shape}
 
 
+def emit(answer):
+    """The probe's answer to the harness: one JSON line on stdout, flushed (the last line wins)."""
+    sys.stdout.write(json.dumps(answer, default=str) + "\n")
+    sys.stdout.flush()
+
+
 attempts = []
 for c in P["candidates"]:
-    # printed first, so that if loading kills the process (crash, exit, time limit) this is the last word
+    # written first, so that if loading kills the process (crash, exit, time limit) this is the last word
     died = {"stage": "load", "error": "the process ended while loading or calling this model (crash, exit "
             "or time limit)", "name": c["name"], "version": c["version"]}
-    print(json.dumps({"ok": False, "attempts": attempts + [died]}), flush=True)
+    emit({"ok": False, "attempts": attempts + [died]})
     result = attempt(c)
     result.update(name=c["name"], version=c["version"])
     if result["stage"] == "done":
-        print(json.dumps({"ok": True, **result}))
+        emit({"ok": True, **result})
         sys.exit(0)
     attempts.append(result)
-print(json.dumps({"ok": False, "attempts": attempts}, default=str))
+emit({"ok": False, "attempts": attempts})
 '''
 
 
