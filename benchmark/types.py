@@ -99,12 +99,13 @@ class Task(Record):
         return self.reference_path.read_text()
 
     def fingerprint(self) -> str:
-        """Changes when anything that affects execution changes (spec, input, reference, fixtures)."""
-        h = hashlib.sha256(self.model_dump_json(exclude={"folder"}).encode())
+        """Changes when anything that affects execution changes (spec, input, reference, fixtures), and only then:
+        where the checkout lives is left out, so a cache carries over to another clone."""
+        h = hashlib.sha256(self.model_dump_json(exclude={"folder", "input_path", "reference_path", "fixtures"}).encode())
         for p in (self.input_path, self.reference_path, *self.fixtures):
             for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
                 if f.is_file():
-                    h.update(f.name.encode())
+                    h.update(f.relative_to(p.parent).as_posix().encode())
                     h.update(f.read_bytes())
         return h.hexdigest()[:16]
 

@@ -82,3 +82,16 @@ def test_every_shipped_task_loads():
     for task in tasks:
         assert task.input_path.is_file() and task.reference_path.is_file()
         assert task.reference_code() != task.input_code()
+
+
+def test_fingerprint_ignores_where_the_checkout_lives_but_not_the_content(tasks_dir, tmp_path):
+    import shutil
+
+    from benchmark.tasks import load_task
+
+    moved = tmp_path / "elsewhere" / "tasks"
+    shutil.copytree(tasks_dir, moved)
+    here, there = load_task(tasks_dir / "synthetic-0"), load_task(moved / "synthetic-0")
+    assert here.input_path != there.input_path and here.fingerprint() == there.fingerprint()
+    there.input_path.write_text(there.input_code() + "\n# changed\n")
+    assert load_task(moved / "synthetic-0").fingerprint() != here.fingerprint()
