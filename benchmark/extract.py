@@ -15,6 +15,8 @@ The result is an Extraction whose `kind` says what was found:
 `code` is None exactly when the kind is one of NO_CODE_KINDS; such a sample is recorded without execution:
 `verdict_for` gives that Verdict (category no_code, code "extract.<kind>"). A script that does not compile is
 still returned (kind fenced/multiple_blocks/bare): grading records it as a syntax error.
+`extract_unchecked` is `extract_code` without the elision check, for benchmark.edits, which merges an elided
+answer with the input where that is unambiguous (kind "merged").
 """
 
 from __future__ import annotations
@@ -177,13 +179,19 @@ def _is_python_block(block: Block) -> bool:
 def extract_code(completion_text: str, input_code: str | None = None) -> Extraction:
     """The candidate script in `completion_text`. `input_code`, when given, helps spot an echoed input
     and elided parts (functions of the input the answer calls but no longer defines)."""
+    result = extract_unchecked(completion_text, input_code)
+    return check_elision(result, input_code) if result.code is not None else result
+
+
+def extract_unchecked(completion_text: str, input_code: str | None = None) -> Extraction:
+    """`extract_code` without the elision check: an answer that leaves parts out keeps its code and its kind
+    (fenced, multiple_blocks, bare), so that benchmark.edits can merge it with the input."""
     text = clean_completion(completion_text)
     if not text.strip():
         return Extraction(code=None, kind=EMPTY, note="the completion is empty" +
                           (" after removing chat-template tokens" if (completion_text or "").strip() else ""))
     blocks = split_fences(text)
-    result = _from_blocks(blocks, input_code) if blocks else _from_bare(text)
-    return _check_elision(result, input_code) if result.code is not None else result
+    return _from_blocks(blocks, input_code) if blocks else _from_bare(text)
 
 
 def verdict_for(extraction: Extraction) -> Verdict | None:
@@ -379,12 +387,11 @@ _ELLIPSIS_LINE = re.compile(r"^\s*(?:\.\.\.|…)\s*$")
 _ELLIPSIS_COMMENT = re.compile(r"^#+\s*(?:\.\.\.|…)")  # "# ...", "# ... training as before"
 
 
-def _check_elision(result: Extraction, input_code: str | None) -> Extraction:
+def check_elision(result: Extraction, input_code: str | None) -> Extraction:
+    """`result` unchanged, or kind elided (code None) when its code leaves parts out."""
     code = result.code or ""
-    original = {line.strip() for line in (input_code or "").splitlines()}
     lines = code.splitlines()
-    markers = [f"line {n}: {lines[n - 1].strip()!r}" for n in _elision_lines(code)
-               if lines[n - 1].strip() not in original]
+    markers = [f"line {n}: {lines[n - 1].strip()!r}" for n in elision_lines(code, input_code)]
     missing = _missing_definitions(code, input_code)
     if not markers and not missing:
         return result
@@ -397,14 +404,17 @@ def _check_elision(result: Extraction, input_code: str | None) -> Extraction:
                       f"extracted as {result.kind}")
 
 
-def _elision_lines(code: str) -> list[int]:
-    """Line numbers holding a bare `...` statement or a comment that stands in for omitted code."""
-    hits = {n for n, line in enumerate(code.splitlines(), 1) if _ELLIPSIS_LINE.match(line)}
+def elision_lines(code: str, input_code: str | None = None) -> list[int]:
+    """1-based numbers of the lines holding a bare `...` statement or a comment that stands in for omitted code;
+    a line that the input also holds (the same text, stripped) is the input's own, not a placeholder."""
+    original = {line.strip() for line in (input_code or "").splitlines()}
+    lines = code.splitlines()
+    hits = {n for n, line in enumerate(lines, 1) if _ELLIPSIS_LINE.match(line)}
     for n, comment in _comments(code):
         body = comment.lstrip("#").strip()
         if _ELLIPSIS_COMMENT.match(comment) or _ELISION.search(body):
             hits.add(n)
-    return sorted(hits)
+    return sorted(n for n in hits if n <= len(lines) and lines[n - 1].strip() not in original)
 
 
 def _comments(code: str) -> list[tuple[int, str]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import BadOptionError
-from .types import GenerationConfig, RunSpec, Setting, Task, stable_hash
+from .types import Budget, GenerationConfig, LoopSpec, RunSpec, Setting, Task, stable_hash
 
 DEFAULT_MODEL = "embedded"
 DEFAULT_TEMPERATURES = (0.0, 0.2, 1.0)
@@ -55,16 +55,20 @@ def parse_model_options(pairs: Sequence[str]) -> dict[str, str]:
 def make_spec(tasks: Sequence[Task], models: Sequence[str], temperatures: Sequence[float],
               settings: Sequence[Setting], n: int, retrievals: Sequence[str] = ("none",),
               model_options: dict[str, dict[str, str]] | None = None, generation: GenerationConfig = GenerationConfig(),
-              run_id: str | None = None, prefix: str = "run") -> RunSpec:
+              run_id: str | None = None, prefix: str = "run", loop: LoopSpec = LoopSpec(),
+              budget: Budget = Budget()) -> RunSpec:
     if n < 1:
         raise BadOptionError(f"-n must be at least 1, got {n}")
     matrix = {"tasks": sorted(t.id for t in tasks), "models": list(models), "temperatures": list(temperatures),
               "settings": [s.value for s in settings], "retrievals": list(retrievals), "n": n,
               "model_options": model_options or {}, "generation": generation.model_dump(mode="json")}
+    if loop != LoopSpec():  # one-shot runs keep the run ids of schema version 1
+        matrix["loop"] = loop.model_dump(mode="json")
     return RunSpec(
         run_id=run_id or f"{prefix}-{stable_hash(matrix)[:10]}", tasks=tuple(matrix["tasks"]), models=tuple(models),
         temperatures=tuple(float(t) for t in temperatures), settings=tuple(settings), retrievals=tuple(retrievals),
         n=n, k=tuple(k for k in (1, 3, 5, 10) if k <= n), model_options=model_options or {}, generation=generation,
+        loop=loop, budget=budget,
         versions=library_versions(), git_sha=git_sha(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import jinja2
 
+from .edits import get_edit_format
 from .errors import AdaptbenchError, UnknownNameError
 from .types import Category, Component, Framework, Functionality, Prompt, Setting, Task
 
@@ -147,9 +148,10 @@ def _describe_key(key: TemplateKey) -> str:
 
 def render_prompt(task: Task, setting: Setting | str, docs_source: Iterable[Any] = (),
                   docs_target: Iterable[Any] = (), retrieval: str = "none",
-                  prompts_dir: Path | None = None) -> Prompt:
+                  prompts_dir: Path | None = None, edit_format: str = "whole") -> Prompt:
     """The chat prompt for `task` in `setting`. `docs_source` / `docs_target` are retrieved documents
-    (mappings or objects with `title`, `text`, `source`) for translation tasks; empty ones are omitted."""
+    (mappings or objects with `title`, `text`, `source`) for translation tasks; empty ones are omitted.
+    `edit_format` (a name of benchmark.edits.EDIT_FORMATS) is the answer format the prompt asks for."""
     setting = _setting(setting)
     spec = template_for(task)
     folder = Path(prompts_dir) if prompts_dir else default_prompts_dir()
@@ -157,7 +159,7 @@ def render_prompt(task: Task, setting: Setting | str, docs_source: Iterable[Any]
     if (source_docs or target_docs) and task.category is not Category.translation:
         raise AdaptbenchError(f"task '{task.id}' is an inlining task: retrieved documents are only placed in "
                               "translation prompts.", "pass docs_source/docs_target only for translation tasks")
-    context = _context(task, setting, spec, folder, source_docs, target_docs)
+    context = _context(task, setting, spec, folder, source_docs, target_docs) | _edit_context(edit_format, folder)
     messages = (
         {"role": "system", "content": _render(folder, SYSTEM_TEMPLATE, context)},
         {"role": "user", "content": _render(folder, spec.template, context)},
@@ -204,6 +206,13 @@ def _context(task: Task, setting: Setting, spec: TemplateSpec, folder: Path,
     }
 
 
+def _edit_context(edit_format: str, folder: Path) -> dict[str, str]:
+    """What the templates say about the answer format: prompts/edit_formats/<edit_format>.md's sections."""
+    texts = get_edit_format(edit_format).texts(folder)
+    return {"edit_format": edit_format, "edit_system": texts.system, "edit_rules": texts.rules,
+            "edit_header": texts.header}
+
+
 def _render(folder: Path, name: str, context: dict[str, Any]) -> str:
     try:
         text = _environment(folder.resolve()).get_template(name).render(**context)
@@ -217,6 +226,11 @@ def _render(folder: Path, name: str, context: dict[str, Any]) -> str:
         raise AdaptbenchError(f"prompt template '{name}' uses an undefined variable: {exc.message}",
                               "use only the variables benchmark.prompts._context provides") from None
     return text.strip() + "\n"
+
+
+def render_text(folder: Path, name: str, context: dict[str, Any]) -> str:
+    """Render any template under the prompts folder (e.g. the repair feedback) with the same environment."""
+    return _render(folder, name, context)
 
 
 @lru_cache(maxsize=8)

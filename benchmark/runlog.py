@@ -9,11 +9,11 @@ import os
 from pathlib import Path
 
 from .errors import AdaptbenchError
-from .types import SCHEMA_VERSION, RunSpec, SampleRecord, Status
+from .types import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, RunSpec, SampleRecord, Status
 
 log = logging.getLogger(__name__)
 SPEC_FILE, SAMPLES_FILE = "run.json", "samples.jsonl"
-MATRIX_FIELDS = ("tasks", "models", "temperatures", "settings", "retrievals", "n", "model_options", "generation")
+MATRIX_FIELDS = ("tasks", "models", "temperatures", "settings", "retrievals", "n", "model_options", "generation", "loop")
 
 
 class RunLog:
@@ -77,8 +77,8 @@ def read_samples(path: Path) -> dict[str, SampleRecord]:
         except json.JSONDecodeError:
             log.warning("%s:%d: skipping an unreadable (partial) line", path, lineno)
             continue
-        if raw.get("schema_version") != SCHEMA_VERSION:
-            raise AdaptbenchError(f"{path}:{lineno}: schema_version {raw.get('schema_version')} is not {SCHEMA_VERSION}",
+        if raw.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+            raise AdaptbenchError(f"{path}:{lineno}: schema_version {raw.get('schema_version')} is not one this adaptbench reads {READABLE_SCHEMA_VERSIONS}",
                                   "this run was written by another adaptbench version; re-run it or use that version")
         record = SampleRecord.model_validate(raw)
         out[record.key.id()] = record

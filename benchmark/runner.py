@@ -1,10 +1,15 @@
-"""The run loop: a chain of named stages — plan, render, generate, extract, execute+judge, record.
-Generation and sandbox execution overlap; every finished sample is appended at once, so a killed run resumes."""
+"""The run loop: a chain of named stages — plan, render, generate, extract, execute+judge, then repair, escalate or
+record (benchmark/loop.py decides which). Generation and sandbox execution overlap; a sample is appended once it is
+done, and every attempt's generation and execution is cached, so a killed run resumes at the attempt it was in
+without repeating a model call or an execution that finished."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,17 +18,21 @@ from pathlib import Path
 from .backends import get_backend
 from .backends.base import GenerationRequest, ModelBackend
 from .cache import Cache, generation_key
+from .costs import attempt_cost, load_prices
+from .edits import get_edit_format, repair_instructions, verdict_without_code
 from .evaluation import evaluate_code
-from .extract import extract_code, verdict_for
+from .loop import SampleState, Step, budget_verdict, next_step, over_budget
 from .progress import Progress
 from .prompts import render_prompt
 from .runlog import RunLog
 from .types import (
+    Attempt,
     Category,
     Completion,
     Extraction,
     FailureCategory,
     GenerationConfig,
+    LoopSpec,
     Prompt,
     RunSpec,
     RuntimeConfig,
@@ -33,6 +42,7 @@ from .types import (
     Status,
     Task,
     Verdict,
+    split_chain,
 )
 
 log = logging.getLogger(__name__)
@@ -40,17 +50,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Group:
-    """One generation request: n samples of one task for one model, setting, retrieval strategy and temperature."""
+    """One generation request: n samples of one task for one model (or cascade), setting, retrieval strategy,
+    temperature and loop."""
 
     task: Task
     model: str
     setting: Setting
     retrieval: str
     temperature: float
+    loop: LoopSpec = LoopSpec()
 
     def key(self, index: int) -> SampleKey:
         return SampleKey(task_id=self.task.id, model=self.model, setting=self.setting, retrieval=self.retrieval,
-                         temperature=self.temperature, sample_index=index)
+                         temperature=self.temperature, sample_index=index, **self.loop.model_dump())
+
+    @property
+    def first_model(self) -> str:
+        return split_chain(self.model)[0]
 
 
 def plan(spec: RunSpec, tasks: list[Task]) -> list[Group]:
@@ -60,24 +76,55 @@ def plan(spec: RunSpec, tasks: list[Task]) -> list[Group]:
         for model in spec.models:
             for temperature in spec.temperatures:
                 for setting in spec.settings:
-                    groups.extend(Group(task, model, setting, r, temperature) for r in retrievals)
+                    groups.extend(Group(task, model, setting, r, temperature, spec.loop) for r in retrievals)
     return groups
+
+
+def chain_members(models) -> list[str]:
+    """Every distinct model of every chain, in order."""
+    return list(dict.fromkeys(m for chain in models for m in split_chain(chain)))
+
+
+@dataclass(frozen=True)
+class _Generated:
+    items: list[tuple[SampleState, Step, Completion]]
+
+
+@dataclass(frozen=True)
+class _Judged:
+    state: SampleState
+    attempt: Attempt
 
 
 class Runner:
     def __init__(self, spec: RunSpec, tasks: list[Task], run_dir: Path, cache: Cache,
-                 runtime: RuntimeConfig = RuntimeConfig(), backends: dict[str, ModelBackend] | None = None):
+                 runtime: RuntimeConfig = RuntimeConfig(), backends: dict[str, ModelBackend] | None = None,
+                 on_attempt: Callable[[SampleState, Attempt], None] | None = None):
+        """`on_attempt` is called (in the run's thread) after every judged attempt, e.g. to show progress."""
         self.spec, self.tasks, self.cache, self.runtime = spec, tasks, cache, runtime
+        self.on_attempt = on_attempt
         self.runlog = RunLog(run_dir)
-        self.backends = backends or {m: get_backend(m, spec.model_options.get(m)) for m in spec.models}
+        members = chain_members(spec.models)
+        self.backends = backends or {m: get_backend(m, spec.model_options.get(m)) for m in members}
         self._gates = {m: threading.Semaphore(max(1, getattr(b, "concurrency", 1))) for m, b in self.backends.items()}
-        self.stats = {"generated": 0, "cached_generations": 0, "executed": 0, "cached_executions": 0}
+        self.edit_format = get_edit_format(spec.loop.edit_format)
+        self._reminder = repair_instructions(spec.loop.edit_format)
+        self._prices = load_prices()
+        self.stats = {"generated": 0, "cached_generations": 0, "executed": 0, "cached_executions": 0, "attempts": 0}
         self._stats_lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._spent = 0.0  # USD of the recorded samples and of the attempts made since
+        self.stopped_by_budget = False
 
-    def run(self) -> list[SampleRecord]:
+    def run(self, samples: Iterable[int] | None = None) -> list[SampleRecord]:
+        """Do the samples not yet recorded; `samples` limits this call to those sample indices (default: all n),
+        so a caller can do one sample at a time and stop at the first pass."""
         self.runlog.start(self.spec)
-        done = self.runlog.finished_keys()
-        todo = [(g, [i for i in range(self.spec.n) if g.key(i).id() not in done]) for g in plan(self.spec, self.tasks)]
+        recorded = self.runlog.records()
+        done = {r.key.id() for r in recorded if self._finished(r)}
+        self._spent = sum(r.cost.usd for r in recorded if r.key.id() in done)
+        indices = range(self.spec.n) if samples is None else sorted({i for i in samples if 0 <= i < self.spec.n})
+        todo = [(g, [i for i in indices if g.key(i).id() not in done]) for g in plan(self.spec, self.tasks)]
         todo = [(g, missing) for g, missing in todo if missing]
         total = sum(len(m) for _, m in todo)
         log.info("run %s: %d samples to do, %d already recorded", self.spec.run_id, total, len(done))
@@ -85,72 +132,135 @@ class Runner:
             self._pipeline(todo, total)
         finally:
             self.runlog.close()
+        if self.stopped_by_budget:
+            log.warning("run budget reached: $%.4f spent of $%g; the samples left are done by running the same "
+                        "command again with a higher --max-run-cost", self._spent, self.spec.budget.max_run_cost)
         return self.runlog.records()
+
+    def _finished(self, record: SampleRecord) -> bool:
+        """Recorded for good: not an error (redone), and not stopped by a sample budget that has since been raised."""
+        if record.verdict.status is Status.error:
+            return False
+        if record.verdict.code == "budget_exhausted":
+            limit = self.spec.budget.max_sample_cost
+            return limit is not None and record.cost.usd >= limit
+        return True
 
     def _pipeline(self, todo: list[tuple[Group, list[int]]], total: int) -> None:
         gen_pool = ThreadPoolExecutor(max(1, self.runtime.generation_concurrency), thread_name_prefix="gen")
         exec_pool = ThreadPoolExecutor(max(1, self.runtime.workers), thread_name_prefix="sandbox")
         bar = Progress(total, bar=self.runtime.progress)
-        judging = _SameWork(lambda item: exec_pool.submit(self._judge, *item))
+        judging = _SameWork(lambda item: exec_pool.submit(self._judge, *item), key=_judge_key)
         try:
             pending: set[Future] = {gen_pool.submit(self._generate, b) for b in batches(todo, self.backends)}
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     result = future.result()
-                    if isinstance(result, SampleRecord):
-                        self.runlog.append(result)
-                        bar.update(1)
-                        pending |= judging.done(future)
-                    else:
-                        pending |= judging.submit(result)
+                    if isinstance(result, _Generated):
+                        pending |= judging.submit(result.items)
+                        continue
+                    pending |= judging.done(future)
+                    pending |= self._advance(result.state, result.attempt, gen_pool, bar)
         finally:
             bar.close()
             gen_pool.shutdown(wait=True, cancel_futures=True)
             exec_pool.shutdown(wait=True, cancel_futures=True)
+
+    def _advance(self, state: SampleState, attempt: Attempt, gen_pool: ThreadPoolExecutor, bar: Progress) -> set[Future]:
+        """After an attempt: record the sample, or start its next attempt (unless a budget says stop)."""
+        state.attempts.append(attempt)
+        if self.on_attempt is not None:
+            self.on_attempt(state, attempt)
+        self._spent += attempt.cost.usd
+        self._count("attempts")
+        step = next_step(state, self._reminder)
+        if step is None or over_budget(state, self.spec.budget):
+            final = attempt.verdict if step is None else budget_verdict(state, self.spec.budget)
+            self.runlog.append(make_record(state, final, self.spec.generation))
+            bar.update(1)
+            return set()
+        if self._run_over_budget():
+            return set()  # not recorded: a resume with a higher budget continues from this attempt (cached)
+        return {gen_pool.submit(self._generate_step, state, step)}
+
+    def _run_over_budget(self) -> bool:
+        limit = self.spec.budget.max_run_cost
+        if limit is not None and self._spent >= limit:
+            self.stopped_by_budget = True
+        return self.stopped_by_budget
 
     def _count(self, stat: str, amount: int = 1) -> None:
         with self._stats_lock:
             self.stats[stat] += amount
 
     # ------------------------------------------------------------------ stages
-    def _generate(self, batch: list[tuple[Group, list[int]]]) -> list[tuple[Group, int, Prompt, Completion]]:
-        """Render, look up the cache, and ask the model (once, for the whole batch) for what is missing."""
+    def _generate(self, batch: list[tuple[Group, list[int]]]) -> _Generated:
+        """First attempts: render, look up the cache, and ask the chain's first model (once, for the whole batch)
+        for what is missing."""
+        if self._run_over_budget():
+            return _Generated([])
+        model = batch[0][0].first_model
+        options = self.spec.model_options.get(model, {})
         planned, asks = [], []
         for group, indices in batch:
             prompt = self._render(group)
-            config = self._config(group, indices)
-            options = self.spec.model_options.get(group.model, {})
-            keys = {i: generation_key(group.model, options, prompt.hash(), self._config(group), i) for i in indices}
+            keys = {i: generation_key(model, options, prompt.hash(), self._config(group), i) for i in indices}
             completions = {i: self.cache.get_completion(k) for i, k in keys.items()}
             missing = [i for i, c in completions.items() if c is None]
             self._count("cached_generations", len(indices) - len(missing))
             planned.append((group, prompt, completions))
             if missing:
-                asks.append((group, missing, keys, completions, GenerationRequest(
-                    task=group.task, prompt=prompt, config=config, n=len(missing))))
+                asks.append((missing, keys, completions, GenerationRequest(
+                    task=group.task, prompt=prompt, config=self._config(group, indices), n=len(missing))))
         if asks:
-            answers = self._call_backend(batch[0][0].model, [a[4] for a in asks])
-            for (group, missing, keys, completions, _), answer in zip(asks, answers):
+            answers = self._call_backend(model, [a[3] for a in asks])
+            for (missing, keys, completions, _), answer in zip(asks, answers):
                 for i, completion in zip(missing, answer):
                     completions[i] = completion
                     self.cache.put_completion(keys[i], completion)
                 self._count("generated", len(missing))
-        return [(group, i, prompt, completions[i]) for group, prompt, completions in planned for i in sorted(completions)]
+        return _Generated([(SampleState(group.key(i), group.task, prompt), Step(0, model, prompt, None), completions[i])
+                           for group, prompt, completions in planned for i in sorted(completions)])
+
+    def _generate_step(self, state: SampleState, step: Step) -> _Generated:
+        """A repair round or a cascade's next model: one request, cached. Greedy repairs of identical samples
+        share one key (they see identical prompts), and a request already under way is waited for, not repeated."""
+        options = self.spec.model_options.get(step.model, {})
+        config = self._config_for(state.key.temperature)
+        fresh_prompt = step.feedback is None  # a cascade model on the task's own prompt: the key of a plain run
+        varies = state.key.temperature > 0 and getattr(self.backends[step.model], "samples_vary", True)
+        index = state.key.sample_index if fresh_prompt or varies else 0
+        attempt = len(state.attempts) + 1 if varies and not fresh_prompt else None
+        key = generation_key(step.model, options, step.prompt.hash(), config, index, attempt)
+        with self._key_locks[key]:
+            completion = self.cache.get_completion(key)
+            if completion is None:
+                request = GenerationRequest(task=state.task, prompt=step.prompt, n=1,
+                                            config=self._config_for(state.key.temperature, index))
+                completion = self._call_backend(step.model, [request])[0][0]
+                self.cache.put_completion(key, completion)
+                self._count("generated")
+            else:
+                self._count("cached_generations")
+        return _Generated([(state, step, completion)])
 
     def _config(self, group: Group, indices: list[int] | None = None) -> GenerationConfig:
         """The cache key uses the base seed; a request for samples i.. is seeded from i, so a resumed run
         does not repeat the samples it already has."""
+        return self._config_for(group.temperature, min(indices) if indices else None)
+
+    def _config_for(self, temperature: float, offset: int | None = None) -> GenerationConfig:
         seed = self.spec.generation.seed
-        if seed is not None and indices:
-            seed += min(indices)
-        return GenerationConfig(temperature=group.temperature, max_tokens=self.spec.generation.max_tokens,
+        if seed is not None and offset:
+            seed += offset
+        return GenerationConfig(temperature=temperature, max_tokens=self.spec.generation.max_tokens,
                                 top_p=self.spec.generation.top_p, seed=seed)
 
     def _render(self, group: Group) -> Prompt:
         docs_source, docs_target = retrieve_docs(group.task, group.retrieval)
         return render_prompt(group.task, group.setting, docs_source=docs_source, docs_target=docs_target,
-                             retrieval=group.retrieval)
+                             retrieval=group.retrieval, edit_format=group.loop.edit_format)
 
     def _call_backend(self, model: str, requests: list[GenerationRequest]) -> list[list[Completion]]:
         backend = self.backends[model]
@@ -162,36 +272,48 @@ class Runner:
                 answers = [[Completion(text="", error=str(exc), model=model)] * r.n for r in requests]
         return [_exactly_n(answer, request.n) for answer, request in zip(answers, requests)]
 
-    def _judge(self, group: Group, index: int, prompt: Prompt, completion: Completion) -> SampleRecord:
-        """Extract, execute and judge one sample. A failure of the harness itself becomes an error record (retried
-        on resume) instead of stopping the run and the samples still in flight."""
+    def _judge(self, state: SampleState, step: Step, completion: Completion) -> _Judged:
+        """Extract, execute and judge one attempt. A failure of the harness itself becomes an error attempt (the
+        sample is recorded as an error and redone on resume) instead of stopping the run."""
         try:
-            return self._judge_sample(group, index, prompt, completion)
+            extraction, execution, verdict = self._judge_attempt(state, completion)
         except Exception as exc:  # noqa: BLE001 - recorded, never silent
-            log.exception("judging %s failed", group.key(index).id())
+            log.exception("judging %s failed", state.key.id())
             verdict = Verdict(status=Status.error, category=FailureCategory.harness_error, code="harness_exception",
                               reason=f"the harness failed on this sample: {type(exc).__name__}: {exc}")
-            extraction = Extraction(code=None, kind="harness_error", note=str(exc))
-            return make_record(group, index, prompt, completion, extraction, None, verdict, self.spec.generation)
+            extraction, execution = Extraction(code=None, kind="harness_error", note=str(exc)), None
+        cost = attempt_cost(step.model, completion, self._prices, self.spec.budget.compute_usd_per_hour)
+        return _Judged(state, Attempt(round=len(state.attempts) + 1, model=step.model, level=step.level,
+                                      prompt_hash=step.prompt.hash(), feedback=step.feedback, completion=completion,
+                                      extraction=extraction, execution=execution, verdict=verdict, cost=cost))
 
-    def _judge_sample(self, group: Group, index: int, prompt: Prompt, completion: Completion) -> SampleRecord:
-        extraction = extract_code(completion.text, group.task.input_code()) if completion.error is None \
-            else Extraction(code=None, kind="generation_error", note=completion.error)
-        execution, verdict = None, verdict_without_execution(completion, extraction)
-        if verdict is None:
-            evaluated = evaluate_code(group.task, extraction.code, self.cache, self.runtime.timeout_scale)
-            execution, verdict = evaluated.execution, evaluated.verdict
-            self._count("cached_executions" if evaluated.cached else "executed")
-        return make_record(group, index, prompt, completion, extraction, execution, verdict, self.spec.generation)
+    def _judge_attempt(self, state: SampleState, completion: Completion):
+        if completion.error is not None:
+            extraction = Extraction(code=None, kind="generation_error", note=completion.error)
+        else:
+            extraction = self.edit_format.apply(completion.text, state.current_code(), state.key.merge_elided)
+        verdict = verdict_without_execution(completion, extraction)
+        if verdict is not None:
+            return extraction, None, verdict
+        evaluated = evaluate_code(state.task, extraction.code, self.cache, self.runtime.timeout_scale)
+        self._count("cached_executions" if evaluated.cached else "executed")
+        return extraction, evaluated.execution, evaluated.verdict
+
+
+def _judge_key(item: tuple) -> tuple:
+    """Attempts that would run the same code: the same answer read against the same script for the same task."""
+    state, _, completion = item
+    current = hashlib.sha256(state.current_code().encode()).hexdigest()
+    return state.task.id, current, completion.text, completion.error
 
 
 class _SameWork:
-    """Samples whose completions are identical (a greedy answer repeated n times, a harness model's fixed answer)
-    would execute the same code: only the first goes to a sandbox worker, the others wait off the pool and are
-    judged from the execution cache once it finishes, so the workers stay busy with different code."""
+    """Attempts that would execute the same code (a greedy answer repeated n times, a harness model's fixed answer)
+    go to a sandbox worker once: the others wait off the pool and are judged from the execution cache once it
+    finishes, so the workers stay busy with different code."""
 
-    def __init__(self, start):
-        self._start = start
+    def __init__(self, start, key):
+        self._start, self._key = start, key
         self._running: dict[tuple, Future] = {}
         self._key_of: dict[Future, tuple] = {}
         self._parked: dict[tuple, list[tuple]] = {}
@@ -199,8 +321,7 @@ class _SameWork:
     def submit(self, items: list[tuple]) -> set[Future]:
         started = set()
         for item in items:
-            group, _, _, completion = item
-            key = (group.task.id, completion.text, completion.error)
+            key = self._key(item)
             if key in self._running:
                 self._parked.setdefault(key, []).append(item)
                 continue
@@ -232,7 +353,7 @@ def batches(todo: list[tuple[Group, list[int]]], backends: dict[str, ModelBacken
         families.setdefault((group.model, group.task.id, group.setting, group.retrieval), []).append((group, missing))
     out, open_units = [], {}
     for (model, *_), family in families.items():
-        size = max(1, getattr(backends[model], "max_batch_requests", 1))
+        size = max(1, getattr(backends[split_chain(model)[0]], "max_batch_requests", 1))
         if size == 1:
             out.extend([member] for member in family)
             continue
@@ -248,17 +369,20 @@ def verdict_without_execution(completion: Completion, extraction: Extraction) ->
     if completion.error is not None:
         return Verdict(status=Status.error, category=FailureCategory.harness_error, code="generation_error",
                        reason=f"the model backend failed: {completion.error}")
-    return verdict_for(extraction)
+    return verdict_without_code(extraction)
 
 
-def make_record(group, index, prompt, completion, extraction, execution, verdict, generation) -> SampleRecord:
-    task = group.task
+def make_record(state: SampleState, verdict: Verdict, generation: GenerationConfig) -> SampleRecord:
+    """The sample as recorded: its first prompt, every attempt, and the last attempt's answer and judgement."""
+    task, last = state.task, state.attempts[-1]
     return SampleRecord(
-        key=group.key(index), task_version=task.version, task_fingerprint=task.fingerprint(),
+        key=state.key, task_version=task.version, task_fingerprint=task.fingerprint(),
         category=task.category, functionality=task.functionality, component=task.component,
-        source_component=task.source_component, framework=task.framework, prompt_hash=prompt.hash(), prompt=prompt,
-        generation=generation.model_copy(update={"temperature": group.temperature}), completion=completion,
-        extraction=extraction, execution=execution, verdict=verdict,
+        source_component=task.source_component, framework=task.framework,
+        prompt_hash=state.first_prompt.hash(), prompt=state.first_prompt,
+        generation=generation.model_copy(update={"temperature": state.key.temperature}), completion=last.completion,
+        extraction=last.extraction, execution=last.execution, verdict=verdict, attempts=tuple(state.attempts),
+        final_model=last.model, cost=state.cost(),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 

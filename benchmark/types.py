@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)  # version 1 records (one attempt, no loop axes) still load
 
 
 class Record(BaseModel):
@@ -153,6 +154,8 @@ class Completion(Record):
     text: str
     usage: Usage = Usage()
     latency_s: float = 0.0
+    compute_s: float | None = None  # the generation time attributable to this completion when a request or batch
+    # produced several (its share of the batch); None: the latency
     model: str = ""
     finish_reason: str | None = None
     error: str | None = None  # the backend failed for this sample (recorded, not raised)
@@ -160,8 +163,11 @@ class Completion(Record):
 
 class Extraction(Record):
     code: str | None
-    kind: str  # fenced | bare | multiple_blocks | truncated | elided | no_code | empty
+    # whole-file answers: fenced | bare | multiple_blocks | merged (elided parts restored from the input) |
+    # truncated | elided | no_code | empty; edit formats: search_replace | udiff | edit.malformed | edit.no_match
+    kind: str
     note: str = ""
+    well_formed: bool | None = None  # edit formats: the answer was a well-formed edit that applied (None: whole file)
 
 
 # ---------------------------------------------------------------- execution and verdicts
@@ -170,11 +176,12 @@ class Extraction(Record):
 class ExecutionResult(Record):
     exit_code: int | None
     timed_out: bool = False
-    killed_reason: str | None = None  # timeout | memory | None
+    killed_reason: str | None = None  # timeout | memory | processes | None
     duration_s: float
     stdout_tail: str = ""
     stderr_tail: str = ""
     isolation: str  # bwrap | unshare | plain
+    protections: tuple[str, ...] = ()  # what was active (sandbox.layers.PROTECTIONS); empty in older records
     workdir: Path
 
 
@@ -195,6 +202,8 @@ class FailureCategory(str, Enum):
     timeout = "timeout"
     memory = "memory"
     check_failed = "check_failed"
+    edit_failed = "edit_failed"  # an edit (search-replace, udiff) that is malformed or does not apply
+    budget = "budget"  # the sample's cost budget ran out before a pass
     harness_error = "harness_error"
 
 
@@ -221,16 +230,81 @@ class Verdict(Record):
 # ---------------------------------------------------------------- records on disk
 
 
+class LoopSpec(Record):
+    """How a sample is adapted: attempts, feedback, edit format. Part of every sample key, so cells never merge
+    samples that differ in it. The defaults are the one-shot behaviour of schema version 1."""
+
+    rounds: int = Field(1, ge=1)  # attempts per model of the chain (1: one-shot)
+    feedback: str = "verdict"  # none | output | verdict: what a repair round is shown of the failed attempt
+    edit_format: str = "whole"  # whole | search-replace | udiff
+    merge_elided: bool = False  # whole-file answers that elide unchanged parts are merged with the input
+    cascade_feedback: bool = True  # a cascade's next model sees the last failed attempt (else a fresh prompt)
+
+
 class SampleKey(Record):
     task_id: str
-    model: str
+    model: str  # a model, or a cascade 'a>b' (each model in turn until one passes)
     setting: Setting
     retrieval: str = "none"
     temperature: float
     sample_index: int
+    rounds: int = 1
+    feedback: str = "verdict"
+    edit_format: str = "whole"
+    merge_elided: bool = False
+    cascade_feedback: bool = True
 
     def id(self) -> str:
-        return stable_hash(self.model_dump(mode="json"))
+        """Fields at their defaults are left out, so the keys of one-shot runs are those of schema version 1."""
+        return stable_hash(self.model_dump(mode="json", exclude_defaults=True) | self._required())
+
+    def _required(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include={"task_id", "model", "setting", "retrieval", "temperature",
+                                                     "sample_index"})
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return tuple(split_chain(self.model))
+
+    def loop(self) -> LoopSpec:
+        return LoopSpec(**self.model_dump(include=set(LoopSpec.model_fields)))
+
+
+def split_chain(model: str) -> list[str]:
+    """'a>b' -> ['a', 'b']; a plain model name -> [name]."""
+    return [m.strip() for m in model.split(">") if m.strip()]
+
+
+class Cost(Record):
+    """What one attempt (or a whole sample) cost: API tokens at list prices, and local compute time at an hourly
+    price, so API and local models sit on one axis. `usd` is their sum."""
+
+    api_usd: float = 0.0
+    compute_s: float = 0.0
+    compute_usd: float = 0.0
+
+    @property
+    def usd(self) -> float:
+        return self.api_usd + self.compute_usd
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(api_usd=self.api_usd + other.api_usd, compute_s=self.compute_s + other.compute_s,
+                    compute_usd=self.compute_usd + other.compute_usd)
+
+
+class Attempt(Record):
+    """One try of a sample: what the model was shown and answered, and how that answer was judged."""
+
+    round: int  # 1-based over the whole chain
+    model: str
+    level: int = 0  # the model's position in the cascade
+    prompt_hash: str
+    feedback: str | None = None  # the message that asked for this attempt (None: the task's own prompt)
+    completion: Completion
+    extraction: Extraction
+    execution: ExecutionResult | None = None
+    verdict: Verdict
+    cost: Cost = Cost()
 
 
 class SampleRecord(Record):
@@ -249,8 +323,26 @@ class SampleRecord(Record):
     completion: Completion
     extraction: Extraction
     execution: ExecutionResult | None = None
-    verdict: Verdict
+    verdict: Verdict  # the last attempt's (or budget_exhausted)
+    attempts: tuple[Attempt, ...] = ()  # every attempt in order; empty in schema version 1 records (one attempt)
+    final_model: str | None = None  # the model whose answer is final (a cascade's last model tried)
+    cost: Cost = Cost()  # the sum over the attempts
     created_at: str
+
+    def all_attempts(self) -> tuple[Attempt, ...]:
+        """Every attempt; a version 1 record's single attempt is rebuilt from its top-level fields."""
+        if self.attempts:
+            return self.attempts
+        return (Attempt(round=1, model=self.key.model, prompt_hash=self.prompt_hash, completion=self.completion,
+                        extraction=self.extraction, execution=self.execution, verdict=self.verdict),)
+
+
+class Budget(Record):
+    """Spending limits (USD). Not part of the matrix: raising one and running again continues the same run."""
+
+    max_sample_cost: float | None = Field(None, ge=0)  # a sample stops escalating once it has cost this much
+    max_run_cost: float | None = Field(None, ge=0)  # the run stops starting work once it has cost this much
+    compute_usd_per_hour: float = Field(0.10, ge=0)  # the price of local generation time (see README: costs)
 
 
 class RunSpec(Record):
@@ -265,6 +357,8 @@ class RunSpec(Record):
     k: tuple[int, ...] = (1, 3)
     model_options: dict[str, dict[str, str]] = Field(default_factory=dict)
     generation: GenerationConfig = GenerationConfig()
+    loop: LoopSpec = LoopSpec()
+    budget: Budget = Budget()
     versions: dict[str, str] = Field(default_factory=dict)
     git_sha: str | None = None
     created_at: str

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import tomllib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from benchmark.metrics import axis_value
+from benchmark.costs import Price, load_prices, price_for
+from benchmark.metrics import axis_value, varying_axes
 from benchmark.types import FailureCategory, RunSpec, SampleRecord
 
 from ._labels import sort_key
-from ._load import ReportError
 
-log = logging.getLogger(__name__)
+# Price and load_prices live in benchmark.costs; they are re-exported here for `reports.load_prices`.
+__all__ = ["CountTable", "Price", "UsageRow", "breakdown_axes", "count_pairs", "count_table", "failure_tables",
+           "load_prices", "record_cost", "usage_rows"]
 
-PRICES_ENV = "ADAPTBENCH_PRICES"
-DEFAULT_PRICES = Path(__file__).with_name("prices.toml")
 CATEGORY_ORDER = tuple(c.value for c in FailureCategory)
 
 
@@ -37,10 +33,16 @@ class CountTable:
 
 def count_table(records: Sequence[SampleRecord], row_axes: Sequence[str], value: Callable[[SampleRecord], str],
                 title: str, order: Sequence[str] = (), spec: RunSpec | None = None) -> CountTable:
+    pairs = ((tuple(axis_value(r, a) for a in row_axes), value(r)) for r in records)
+    return count_pairs(pairs, row_axes, title, order, spec)
+
+
+def count_pairs(pairs: Iterable[tuple[tuple, str]], row_axes: Sequence[str], title: str, order: Sequence[str] = (),
+                spec: RunSpec | None = None) -> CountTable:
+    """A CountTable from (row values, column) pairs, one per counted item."""
     per_row: dict[tuple, Counter] = {}
-    for record in records:
-        row = tuple(axis_value(record, a) for a in row_axes)
-        per_row.setdefault(row, Counter())[value(record)] += 1
+    for row, column in pairs:
+        per_row.setdefault(row, Counter())[column] += 1
     seen = set().union(*per_row.values()) if per_row else set()
     columns = [c for c in order if c in seen] + sorted(seen - set(order))
     rows = sorted(per_row.items(), key=lambda kv: tuple(sort_key(a, v, spec) for a, v in zip(row_axes, kv[0])))
@@ -48,11 +50,8 @@ def count_table(records: Sequence[SampleRecord], row_axes: Sequence[str], value:
 
 
 def breakdown_axes(records: Sequence[SampleRecord]) -> tuple[str, ...]:
-    """Model and setting, plus the retrieval strategy when the run used more than one."""
-    axes = ["model", "setting"]
-    if len({r.key.retrieval for r in records}) > 1:
-        axes.append("retrieval")
-    return tuple(axes)
+    """Model and setting, plus the retrieval strategy and the loop axes that take more than one value in the run."""
+    return ("model", "setting", *varying_axes(records, ("retrieval",)), *varying_axes(records))
 
 
 def failure_tables(records: Sequence[SampleRecord], spec: RunSpec | None = None) -> list[CountTable]:
@@ -77,12 +76,6 @@ def _check_code_table(failed: Sequence[SampleRecord], spec: RunSpec | None, top:
 
 
 @dataclass(frozen=True)
-class Price:
-    input_per_mtok: float
-    output_per_mtok: float
-
-
-@dataclass(frozen=True)
 class UsageRow:
     group: tuple
     samples: int
@@ -93,18 +86,16 @@ class UsageRow:
     cost_usd: float | None
 
 
-def load_prices(path: str | Path | None = None) -> dict[str, Price]:
-    """Model name -> price (USD per million tokens) from prices.toml ($ADAPTBENCH_PRICES overrides the default)."""
-    path = Path(path or os.environ.get(PRICES_ENV) or DEFAULT_PRICES)
-    if not path.is_file():
-        log.warning("price table %s not found; costs are left blank", path)
-        return {}
-    try:
-        raw = tomllib.loads(path.read_text()).get("models", {})
-        return {name: Price(float(p["input_per_mtok"]), float(p["output_per_mtok"])) for name, p in raw.items()}
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ReportError(f"{path}: bad price table ({exc!r})",
-                          'write [models."<model name>"] with input_per_mtok = ... and output_per_mtok = ...') from None
+def record_cost(record: SampleRecord, prices: dict[str, Price]) -> float | None:
+    """What a sample cost (USD): the cost its attempts recorded; for a version 1 record (no attempts, no cost) its
+    tokens at the price table's list prices, None where its model has no price."""
+    if record.attempts:
+        return record.cost.usd
+    price = price_for(record.key.model, prices)
+    if price is None:
+        return None
+    usage = record.completion.usage
+    return (usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok) / 1e6
 
 
 def usage_rows(records: Sequence[SampleRecord], axes: Sequence[str], prices: dict[str, Price],
@@ -117,17 +108,12 @@ def usage_rows(records: Sequence[SampleRecord], axes: Sequence[str], prices: dic
 
 
 def _usage_row(group: tuple, records: list[SampleRecord], prices: dict[str, Price]) -> UsageRow:
-    tokens_in = sum(r.completion.usage.prompt_tokens for r in records)
-    tokens_out = sum(r.completion.usage.completion_tokens for r in records)
-    latencies = np.array([r.completion.latency_s for r in records], dtype=float)
-    cost: float | None = 0.0
-    for record in records:
-        price = prices.get(record.key.model)
-        if price is None:
-            cost = None
-            break
-        cost += (record.completion.usage.prompt_tokens * price.input_per_mtok
-                 + record.completion.usage.completion_tokens * price.output_per_mtok) / 1e6
-    return UsageRow(group=group, samples=len(records), prompt_tokens=tokens_in, completion_tokens=tokens_out,
+    """Tokens and latency summed over each sample's attempts; the cost blank where one sample's is unknown."""
+    attempts = [[a.completion for a in r.all_attempts()] for r in records]
+    latencies = np.array([sum(c.latency_s for c in sample) for sample in attempts], dtype=float)
+    costs = [record_cost(r, prices) for r in records]
+    return UsageRow(group=group, samples=len(records),
+                    prompt_tokens=sum(c.usage.prompt_tokens for sample in attempts for c in sample),
+                    completion_tokens=sum(c.usage.completion_tokens for sample in attempts for c in sample),
                     latency_mean_s=float(latencies.mean()), latency_p95_s=float(np.percentile(latencies, 95)),
-                    cost_usd=cost)
+                    cost_usd=None if any(c is None for c in costs) else sum(costs))

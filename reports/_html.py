@@ -14,13 +14,34 @@ from typing import Any
 
 import jinja2
 
-from benchmark.types import SampleRecord
+from benchmark.types import Attempt, SampleRecord
 
 from . import _templates
 from ._counts import CountTable, UsageRow
-from ._labels import AXIS_LABELS, fmt_temperature, label, row_labels
+from ._labels import (
+    AXIS_LABELS,
+    fmt_percent,
+    fmt_temperature,
+    fmt_usd,
+    label,
+    row_labels,
+)
 from ._load import Run
-from ._markdown import USAGE_HEADERS, cell_md, table_caption, usage_cells
+from ._loop import CostRow, EditRow, LoopContent, RoundTable, cost_note
+from ._markdown import (
+    COST_HEADERS,
+    EDIT_HEADERS,
+    EDITS_NOTE,
+    ROUNDS_NOTE,
+    USAGE_HEADERS,
+    cell_md,
+    cost_cells,
+    edit_cells,
+    round_headers,
+    table_caption,
+    usage_cells,
+)
+from ._plots import COST_PLOT
 from ._tables import Table
 
 log = logging.getLogger(__name__)
@@ -63,6 +84,31 @@ def passk_grid(table: Table, with_ci: bool) -> Grid:
                 caption=table_caption(table, with_ci), cls="passk")
 
 
+def rows_grid(key: str, title: str, axes: Sequence[str], headers: Sequence[str], groups: Sequence[tuple],
+              cells: Sequence[Sequence[str]], caption: str = "") -> Grid:
+    """A flat table: row-axis labels (repeats blanked), then numeric cells."""
+    header = [[(AXIS_LABELS.get(a, a), 1) for a in axes] + [(h, 1) for h in headers]]
+    body = [[(t, False) for t in texts] + [(c, True) for c in row]
+            for texts, row in zip(row_labels(axes, groups), cells)]
+    return Grid(key=key, title=title, header=header, body=body, caption=caption, cls=key)
+
+
+def rounds_grid(table: RoundTable) -> Grid:
+    cells = [[str(r.samples)] + [fmt_percent(v, 1) for v in r.pass_by_round] for r in table.rows]
+    return rows_grid("rounds", "Pass@1 after round r", table.axes, round_headers(table), [r.group for r in table.rows],
+                     cells, ROUNDS_NOTE)
+
+
+def edits_grid(rows: Sequence[EditRow], axes: Sequence[str]) -> Grid:
+    return rows_grid("edits", "Well-formed edits per model", axes, EDIT_HEADERS, [r.group for r in rows],
+                     [edit_cells(r) for r in rows], EDITS_NOTE)
+
+
+def costs_grid(rows: Sequence[CostRow], axes: Sequence[str], caption: str) -> Grid:
+    return rows_grid("costs", "Cost against success", axes, COST_HEADERS, [r.group for r in rows],
+                     [cost_cells(r) for r in rows], caption)
+
+
 def counts_grid(counts: CountTable) -> Grid:
     header = [[(AXIS_LABELS.get(a, a), 1) for a in counts.row_axes] + [(c, 1) for c in counts.columns] + [("total", 1)]]
     rows = [r for r, _ in counts.rows]
@@ -88,7 +134,7 @@ def _sample_row(record: SampleRecord) -> dict[str, Any]:
             "setting": label("setting", record.key.setting.value), "retrieval": record.key.retrieval,
             "index": record.key.sample_index, "status": record.verdict.status.value,
             "category": record.verdict.category.value, "code": record.verdict.code, "passed": record.verdict.passed,
-            "href": sample_href(record)}
+            "attempts": len(record.all_attempts()), "href": sample_href(record)}
 
 
 def _sort_samples(records: Sequence[SampleRecord]) -> list[SampleRecord]:
@@ -97,16 +143,22 @@ def _sort_samples(records: Sequence[SampleRecord]) -> list[SampleRecord]:
 
 
 def render_index(run: Run, k: int, tables: Sequence[Table], with_ci: bool, plots: dict[str, bytes],
-                 failures: Sequence[CountTable], usage: Sequence[UsageRow], usage_axes: Sequence[str]) -> str:
+                 failures: Sequence[CountTable], usage: Sequence[UsageRow], usage_axes: Sequence[str],
+                 loop: LoopContent) -> str:
     spec = run.spec
     meta = [("models", ", ".join(spec.models)), ("temperatures", ", ".join(fmt_temperature(t) for t in spec.temperatures)),
             ("settings", ", ".join(s.value for s in spec.settings)), ("retrievals", ", ".join(spec.retrievals)),
             ("n", spec.n), ("k", k), ("tasks", len(spec.tasks)), ("samples recorded", len(run.records)),
             ("git sha", spec.git_sha or "unknown"), ("created", spec.created_at)]
+    encoded = {name: base64.b64encode(data).decode() for name, data in plots.items()}
+    cost_plot = encoded.pop(COST_PLOT, None)
     return _environment().get_template("index").render(
-        run=spec, meta=meta, k=k, tables=[passk_grid(t, with_ci) for t in tables],
-        plots=[(name, base64.b64encode(data).decode()) for name, data in plots.items()],
+        run=spec, meta=meta, k=k, tables=[passk_grid(t, with_ci) for t in tables], plots=list(encoded.items()),
         failures=[counts_grid(c) for c in failures], usage=usage_grid(usage, usage_axes),
+        rounds=rounds_grid(loop.rounds) if loop.show_rounds else None,
+        round_failures=counts_grid(loop.round_failures) if loop.show_rounds else None,
+        edits=edits_grid(loop.edits, loop.edit_axes) if loop.show_edits else None,
+        costs=costs_grid(loop.costs, loop.axes, cost_note(spec)), cost_plot=cost_plot,
         samples=[_sample_row(r) for r in _sort_samples(run.records)])
 
 
@@ -147,7 +199,26 @@ def sample_view(record: SampleRecord, input_code: tuple[int, str] | None) -> dic
         stderr=record.execution.stderr_tail if record.execution else "",
     )
     view["diff"], view["diff_note"] = _diff(record, input_code)
+    view["attempts_list"] = [attempt_view(a, record) for a in record.all_attempts()]
+    view["cost"] = fmt_usd(record.cost.usd) if record.attempts else ""
     return view
+
+
+def attempt_view(attempt: Attempt, record: SampleRecord) -> dict[str, Any]:
+    """One attempt on the sample page: who answered in which round, how it was judged, what it was shown and what
+    it answered, and its cost (blank for a version 1 record, which recorded none)."""
+    verdict, extraction, cost = attempt.verdict, attempt.extraction, attempt.cost
+    well_formed = {True: "yes", False: "no", None: "n/a"}[extraction.well_formed]
+    return {"round": attempt.round, "model": attempt.model, "level": attempt.level, "status": verdict.status.value,
+            "code": verdict.code, "reason": verdict.reason, "feedback": attempt.feedback,
+            "answer": attempt.completion.text, "extracted": extraction.code,
+            "extraction": extraction.kind + (f": {extraction.note}" if extraction.note else ""),
+            "well_formed": well_formed,
+            "cost": fmt_usd(cost.usd) if record.attempts else "",
+            "cost_detail": (f"{fmt_usd(cost.usd)} USD: API {fmt_usd(cost.api_usd)} + local compute "
+                            f"{cost.compute_s:.2f} s ({fmt_usd(cost.compute_usd)})"
+                            if record.attempts else "not recorded (schema version 1)"),
+            "tokens": f"{attempt.completion.usage.prompt_tokens} / {attempt.completion.usage.completion_tokens}"}
 
 
 def _document(index: int, doc: dict[str, Any]) -> tuple[str, str]:

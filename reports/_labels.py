@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmark.types import RunSpec, Setting
+from benchmark.types import RunSpec, Setting, split_chain
 
 COMPONENT_LABELS = {
     "mlflow": "MLflow", "wandb": "Weights & Biases", "optuna": "Optuna", "nncf": "NNCF",
@@ -25,7 +25,9 @@ FUNCTIONALITY_TITLES = {
 AXIS_LABELS = {
     "component": "Component", "framework": "ML training framework", "model": "Model", "temperature": "Temperature",
     "setting": "Setting", "retrieval": "Retrieval", "pair": "Source → target", "functionality": "Functionality",
-    "source_component": "Source component", "category": "Category",
+    "source_component": "Source component", "category": "Category", "rounds": "Rounds", "feedback": "Feedback",
+    "edit_format": "Edit format", "merge_elided": "Merge elided", "cascade_feedback": "Cascade feedback",
+    "round": "Round", "attempt_model": "Model (attempt)",
 }
 # The study's order: Table I (model optimisation) first, then II-IV, then Translation.
 STUDY_TABLES = {"model_optimization": "I", "experiment_tracking": "II", "model_registration": "III",
@@ -34,6 +36,8 @@ FUNCTIONALITY_ORDER = ("model_optimization", "experiment_tracking", "model_regis
                        "hyperparameter_optimization", "version_control")
 FRAMEWORK_ORDER = ("lightning", "keras", "sklearn", "pytorch", "none")
 COMPONENT_ORDER = ("nncf", "torch_prune", "mlflow", "wandb", "optuna", "dvc", "gitpython")
+FEEDBACK_ORDER = ("none", "output", "verdict")
+EDIT_FORMAT_ORDER = ("whole", "search-replace", "udiff")
 
 
 def label(axis: str, value: Any) -> str:
@@ -53,6 +57,8 @@ def label(axis: str, value: Any) -> str:
         return f"{label('component', source)} → {label('component', target)}" if source else label("component", target)
     if axis == "functionality":
         return FUNCTIONALITY_TITLES.get(value, str(value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return str(value)
 
 
@@ -62,13 +68,16 @@ def fmt_temperature(value: Any) -> str:
 
 def sort_key(axis: str, value: Any, spec: RunSpec | None = None) -> tuple:
     """Order of values along an axis: the study's order for enums, the run spec's order for models/retrievals."""
-    if axis == "temperature":
+    if axis in ("temperature", "rounds", "round"):
         return (0, float(value))
     fixed = {"framework": FRAMEWORK_ORDER, "component": COMPONENT_ORDER, "source_component": COMPONENT_ORDER,
-             "functionality": FUNCTIONALITY_ORDER, "setting": tuple(s.value for s in Setting)}
+             "functionality": FUNCTIONALITY_ORDER, "setting": tuple(s.value for s in Setting),
+             "feedback": FEEDBACK_ORDER, "edit_format": EDIT_FORMAT_ORDER}
     order: Sequence[Any] = fixed.get(axis, ())
     if spec is not None and axis == "model":
         order = spec.models
+    elif spec is not None and axis == "attempt_model":
+        order = chain_members(spec.models)
     elif spec is not None and axis == "retrieval":
         order = spec.retrievals
     elif axis == "pair":
@@ -79,11 +88,21 @@ def sort_key(axis: str, value: Any, spec: RunSpec | None = None) -> tuple:
     return (1, 0, str(value))
 
 
+def chain_members(models: Sequence[str]) -> tuple[str, ...]:
+    """Every model named in the run, cascades split into their members, in order of first appearance."""
+    return tuple(dict.fromkeys(m for model in models for m in split_chain(model)))
+
+
 def fmt_percent(value: float | None, digits: int = 0) -> str:
     """Pass@k as a percentage; '–' where n < k made it undefined."""
     if value is None:
         return "–"
     return f"{100 * value:.{digits}f}"
+
+
+def fmt_usd(value: float | None) -> str:
+    """USD with six decimals (a second of local compute at $0.10/hour is $0.000028); blank where unknown."""
+    return "" if value is None else f"{value:.6f}"
 
 
 def slug(text: str) -> str:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from math import prod
 
 from ._labels import AXIS_LABELS, STUDY_TABLES, fmt_percent, label, row_labels
+from ._loop import CostRow
+from ._markdown import COST_HEADERS, cost_cells
 from ._tables import CellStat, Table
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
@@ -102,7 +104,23 @@ def _caption(table: Table, with_ci: bool) -> str:
             f"(number of tasks{ci}); -- where a task has fewer than {table.k} samples.")
 
 
-def render_document_tex(tables: Sequence[Table], run_id: str, with_ci: bool = False) -> str:
+def render_cost_table_tex(rows: Sequence[CostRow], axes: Sequence[str], note: str) -> str:
+    """Success and cost per model or cascade (the Markdown report's cost table)."""
+    headers = [AXIS_LABELS.get(a, a) for a in axes] + list(COST_HEADERS)
+    spec = "l" * len(axes) + "r" * (len(COST_HEADERS) - 1) + "l"
+    body = [" & ".join(tex_escape(t) for t in texts + cost_cells(row)) + r" \\"
+            for row, texts in zip(rows, row_labels(axes, [r.group for r in rows]))]
+    tabular = "\n".join([rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(tex_escape(h) for h in headers)
+                         + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}"])
+    return "\n".join([r"\begin{table}[htbp]", r"\centering", r"\small",
+                      rf"\caption{{Success and cost per model or cascade. {tex_escape(note)}}}", r"\label{tab:cost}",
+                      "\\fitwidth{%\n" + tabular + "}", r"\end{table}"])
+
+
+def render_document_tex(tables: Sequence[Table], run_id: str, with_ci: bool = False, costs: Sequence[CostRow] = (),
+                        cost_axes: Sequence[str] = ("model",), cost_note: str = "") -> str:
     intro = rf"\section*{{adaptbench run {tex_escape(run_id)}}}"
-    parts = [PREAMBLE + intro] + [render_table_tex(t, with_ci) for t in tables] + [r"\end{document}"]
-    return "\n\n".join(parts) + "\n"
+    parts = [PREAMBLE + intro] + [render_table_tex(t, with_ci) for t in tables]
+    if costs:
+        parts.append(render_cost_table_tex(costs, cost_axes, cost_note))
+    return "\n\n".join(parts + [r"\end{document}"]) + "\n"

@@ -10,7 +10,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from benchmark.errors import AdaptbenchError
-from benchmark.types import SCHEMA_VERSION, RunSpec, SampleRecord
+from benchmark.types import (
+    READABLE_SCHEMA_VERSIONS,
+    RunSpec,
+    SampleRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +110,9 @@ def _validate_record(raw: dict, path: Path, lineno: int) -> SampleRecord:
 
 def _check_schema(raw: dict, where: str) -> None:
     version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ReportError(f"{where}: schema_version {version!r} is not supported (this adaptbench reads {SCHEMA_VERSION})",
+    if version not in READABLE_SCHEMA_VERSIONS:
+        raise ReportError(f"{where}: schema_version {version!r} is not supported (this adaptbench reads "
+                          f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})",
                           "report it with the adaptbench version that wrote the run, or re-run the benchmark")
 
 

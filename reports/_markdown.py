@@ -12,10 +12,19 @@ from ._labels import (
     STUDY_TABLES,
     col_label,
     fmt_percent,
+    fmt_usd,
     label,
     row_labels,
 )
-from ._tables import CellStat, Shape, Table, cell_stats, layout_table
+from ._loop import CostRow, EditRow, RoundTable
+from ._tables import (
+    OPTIONAL_LOOP_ROWS,
+    CellStat,
+    Shape,
+    Table,
+    cell_stats,
+    layout_table,
+)
 
 _MD_SPECIAL = str.maketrans({"|": "\\|", "\\": "\\\\", "*": "\\*", "_": "\\_", "`": "\\`", "[": "\\[", "]": "\\]",
                              "<": "&lt;", ">": "&gt;", "\n": " "})
@@ -90,8 +99,73 @@ def render_usage_md(rows: Sequence[UsageRow], axes: Sequence[str]) -> str:
     return md_table(headers, body, ["l"] * len(axes) + ["r"] * len(USAGE_HEADERS))
 
 
+def axis_headers(axes: Sequence[str]) -> list[str]:
+    return [AXIS_LABELS.get(a, a) for a in axes]
+
+
+def round_headers(table: RoundTable) -> list[str]:
+    return ["samples"] + [f"after round {r}" for r in range(1, table.rounds + 1)]
+
+
+def render_rounds_md(table: RoundTable) -> str:
+    headers = axis_headers(table.axes) + round_headers(table)
+    labels = row_labels(table.axes, [row.group for row in table.rows])
+    body = [texts + [str(row.samples)] + [fmt_percent(v, 1) for v in row.pass_by_round]
+            for row, texts in zip(table.rows, labels)]
+    return md_table(headers, body, ["l"] * len(table.axes) + ["r"] * (table.rounds + 1))
+
+
+ROUNDS_NOTE = ("Pass@1 after round r (%): the share of samples that passed in one of their first r attempts (a sample "
+               "stops at its first pass, so it keeps that pass in later rounds; a row whose loop allows fewer rounds "
+               "keeps its final value). The last column is the final pass@1.")
+
+EDIT_HEADERS = ("attempts", "edits", "well-formed (%)", "edit.malformed", "edit.no_match", "merged",
+                "not an edit (n/a)")
+EDITS_NOTE = ("Per model that made the attempt (each member of a cascade on its own). Well-formed: the share of its "
+              "edits (search-replace or udiff answers) that parsed and applied to the script; n/a where it made none. "
+              "merged: whole-file answers whose elided parts were restored from the input. Not an edit: whole-file "
+              "answers and backend failures.")
+
+
+def edit_cells(row: EditRow) -> list[str]:
+    share = "n/a" if row.well_formed_share is None else fmt_percent(row.well_formed_share, 1)
+    return [str(row.attempts), str(row.edits), share, str(row.malformed), str(row.no_match), str(row.merged),
+            str(row.not_edits)]
+
+
+def render_edits_md(rows: Sequence[EditRow], axes: Sequence[str]) -> str:
+    body = [texts + edit_cells(row) for row, texts in zip(rows, row_labels(axes, [r.group for r in rows]))]
+    return md_table(axis_headers(axes) + list(EDIT_HEADERS), body, ["l"] * len(axes) + ["r"] * len(EDIT_HEADERS))
+
+
+COST_HEADERS = ("samples", "success (%)", "cost (USD)", "mean cost / sample (USD)", "cost / pass (USD)",
+                "solved tasks", "cost / solved task (USD)", "mean attempts", "final answers")
+
+
+def final_models_text(row: CostRow) -> str:
+    """'a 60%, b 40%': the share of a cascade's final answers given by each member; – for a single model."""
+    if not row.final_models:
+        return "–"
+    return ", ".join(f"{m} {fmt_percent(n / row.samples)}%" for m, n in row.final_models)
+
+
+def cost_cells(row: CostRow) -> list[str]:
+    def money(value: float | None) -> str:
+        return "–" if value is None and row.total_usd is not None else fmt_usd(value)
+
+    return [str(row.samples), fmt_percent(row.success_rate, 1), fmt_usd(row.total_usd), fmt_usd(row.mean_usd),
+            money(row.usd_per_pass), f"{row.solved_tasks}/{row.tasks}", money(row.usd_per_solved_task),
+            f"{row.mean_attempts:.2f}", final_models_text(row)]
+
+
+def render_costs_md(rows: Sequence[CostRow], axes: Sequence[str]) -> str:
+    body = [texts + cost_cells(row) for row, texts in zip(rows, row_labels(axes, [r.group for r in rows]))]
+    return md_table(axis_headers(axes) + list(COST_HEADERS), body,
+                    ["l"] * len(axes) + ["r"] * (len(COST_HEADERS) - 1) + ["l"])
+
+
 SUMMARY_SHAPE = Shape(rows=(("functionality", True), ("pair", True), ("framework", True), ("retrieval", False),
-                            ("model", True)),
+                            ("model", True), *OPTIONAL_LOOP_ROWS),
                       cols=(("temperature", True), ("setting", True)))
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
-from benchmark.metrics import DEFAULT_GROUP, cells
+from benchmark.metrics import DEFAULT_GROUP, LOOP_AXES, cells
 from benchmark.types import RunSpec, SampleRecord
 
 from ._labels import FUNCTIONALITY_TITLES, fmt_percent, sort_key
@@ -15,6 +15,8 @@ from ._load import ReportError
 from ._stats import bootstrap_ci, per_task_outcomes, per_task_pass_at
 
 GROUP_AXES: tuple[str, ...] = tuple(DEFAULT_GROUP)
+# The loop axes follow the model in a row label, each only where it varies (one-shot runs keep the study's layout).
+OPTIONAL_LOOP_ROWS: tuple[tuple[str, bool], ...] = tuple((a, False) for a in LOOP_AXES)
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,17 @@ class Shape:
 
 SHAPES: dict[str, Shape] = {
     # Table I: rows component x model; columns temperature x {Zero-Shot, DocPrompt}.
-    "model_optimization": Shape(rows=(("component", True), ("framework", False), ("retrieval", False), ("model", True)),
+    "model_optimization": Shape(rows=(("component", True), ("framework", False), ("retrieval", False), ("model", True),
+                                      *OPTIONAL_LOOP_ROWS),
                                 cols=(("temperature", True), ("setting", True))),
     # Translation: rows (source -> target) x retrieval strategy x model; columns temperature.
-    "version_control": Shape(rows=(("pair", True), ("framework", False), ("retrieval", True), ("model", True)),
+    "version_control": Shape(rows=(("pair", True), ("framework", False), ("retrieval", True), ("model", True),
+                                   *OPTIONAL_LOOP_ROWS),
                              cols=(("temperature", True), ("setting", False))),
 }
 # Tables II-IV: rows component x training framework x model; columns temperature (x setting when both were run).
-DEFAULT_SHAPE = Shape(rows=(("component", True), ("framework", True), ("retrieval", False), ("model", True)),
+DEFAULT_SHAPE = Shape(rows=(("component", True), ("framework", True), ("retrieval", False), ("model", True),
+                            *OPTIONAL_LOOP_ROWS),
                       cols=(("temperature", True), ("setting", False)))
 
 

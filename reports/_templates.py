@@ -39,10 +39,16 @@ INDEX = MACROS + """{% extends "base" %}
 {% block body %}
 <h1>adaptbench report: <code>{{ run.run_id }}</code></h1>
 <dl class="meta">{% for key, value in meta %}<dt>{{ key }}</dt><dd>{{ value }}</dd>{% endfor %}</dl>
-<nav><a href="#passk">Pass@k tables</a> · <a href="#plots">Plots</a> · <a href="#failures">Failure analysis</a> ·
-<a href="#usage">Cost and usage</a> · <a href="#samples">Samples</a></nav>
+<nav><a href="#passk">Pass@k tables</a> · {% if rounds %}<a href="#rounds">Rounds</a> · {% endif %}{% if edits %}<a href="#edits">Edits</a> · {% endif %}<a href="#cost">Cost against success</a> ·
+<a href="#plots">Plots</a> · <a href="#failures">Failure analysis</a> · <a href="#usage">Cost and usage</a> · <a href="#samples">Samples</a></nav>
 <h2 id="passk">Pass@{{ k }} tables</h2>
 {% for t in tables %}<h3 id="table-{{ t.key }}">{{ t.title }}</h3>{{ grid(t) }}{% endfor %}
+{% if rounds %}<h2 id="rounds">Rounds</h2>
+<h3>{{ rounds.title }}</h3>{{ grid(rounds) }}<h3>{{ round_failures.title }}</h3>{{ grid(round_failures) }}{% endif %}
+{% if edits %}<h2 id="edits">Edits</h2><h3>{{ edits.title }}</h3>{{ grid(edits) }}{% endif %}
+<h2 id="cost">Cost against success</h2>
+{{ grid(costs) }}
+{% if cost_plot %}<img class="plot" id="cost-plot" alt="accuracy against cost, with the Pareto front" title="accuracy against cost" src="data:image/png;base64,{{ cost_plot }}">{% endif %}
 <h2 id="plots">Plots</h2>
 {% for name, data in plots %}<img class="plot" alt="{{ name }}" title="{{ name }}" src="data:image/png;base64,{{ data }}">{% endfor %}
 {% if not plots %}<p>No plots.</p>{% endif %}
@@ -54,10 +60,10 @@ INDEX = MACROS + """{% extends "base" %}
 {% for task_id, rows in samples|groupby("task_id") %}
 <details class="task"><summary>{{ task_id }}: {{ rows|selectattr("passed")|list|length }}/{{ rows|length }} passed</summary>
 <table class="samples"><thead><tr><th>model</th><th>T</th><th>setting</th><th>retrieval</th><th>#</th><th>verdict</th>
-<th>category</th><th>code</th></tr></thead><tbody>
+<th>category</th><th>code</th><th>attempts</th></tr></thead><tbody>
 {% for s in rows %}<tr><td>{{ s.model }}</td><td class="num">{{ s.temperature }}</td><td>{{ s.setting }}</td>
 <td>{{ s.retrieval }}</td><td class="num"><a class="sample-link" href="{{ s.href }}">{{ s.index }}</a></td>
-<td class="{{ s.status }}">{{ s.status }}</td><td>{{ s.category }}</td><td>{{ s.code }}</td></tr>{% endfor %}
+<td class="{{ s.status }}">{{ s.status }}</td><td>{{ s.category }}</td><td>{{ s.code }}</td><td class="num">{{ s.attempts }}</td></tr>{% endfor %}
 </tbody></table></details>
 {% endfor %}
 {% endblock %}
@@ -74,6 +80,19 @@ SAMPLE = MACROS + """{% extends "base" %}
 {% if s.checks %}<table class="checks"><thead><tr><th>check</th><th>passed</th><th>code</th><th>reason</th></tr></thead><tbody>
 {% for c in s.checks %}<tr><td>{{ c.name }}</td><td class="{{ 'pass' if c.passed else 'fail' }}">{{ c.passed }}</td>
 <td>{{ c.code }}</td><td>{{ c.reason }}</td></tr>{% endfor %}</tbody></table>{% endif %}
+<h2 id="attempts">Attempts ({{ s.attempts_list|length }}){% if s.cost %}, cost {{ s.cost }} USD{% endif %}</h2>
+<table class="attempts"><thead><tr><th>round</th><th>model</th><th>verdict</th><th>code</th><th>reason</th><th>extraction</th>
+<th>well-formed edit</th><th>cost (USD)</th></tr></thead><tbody>
+{% for a in s.attempts_list %}<tr><td class="num">{{ a.round }}</td><td>{{ a.model }}</td><td class="{{ a.status }}">{{ a.status }}</td>
+<td>{{ a.code }}</td><td>{{ a.reason }}</td><td>{{ a.extraction }}</td><td>{{ a.well_formed }}</td><td class="num">{{ a.cost }}</td></tr>{% endfor %}
+</tbody></table>
+{% if s.attempts_list|length > 1 %}{% for a in s.attempts_list %}
+<details class="attempt"{% if loop.last %} open{% endif %}><summary>Round {{ a.round }} · {{ a.model }} · {{ a.status }} ({{ a.code }})</summary>
+<dl class="meta"><dt>cost</dt><dd>{{ a.cost_detail }}</dd><dt>tokens in / out</dt><dd>{{ a.tokens }}</dd></dl>
+{% if a.feedback %}<h4>Feedback shown</h4><pre class="feedback">{{ a.feedback }}</pre>{% else %}<p>Asked with the task's own prompt.</p>{% endif %}
+<h4>Answer</h4><pre class="answer">{{ a.answer }}</pre>
+<h4>Code after this attempt</h4>{% if a.extracted is none %}<p>No code: {{ a.extraction }}</p>{% else %}<pre class="extracted">{{ a.extracted }}</pre>{% endif %}
+</details>{% endfor %}{% endif %}
 <h2 id="prompt">Prompt</h2>
 {% for m in s.messages %}<details{% if loop.last %} open{% endif %}><summary>{{ m.role }}</summary><pre>{{ m.content }}</pre></details>{% endfor %}
 {% if not s.messages %}<p>The prompt was not recorded.</p>{% endif %}

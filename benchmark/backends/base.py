@@ -34,6 +34,12 @@ class ModelBackend(ABC):
     def __init__(self, name: str, model: str, options: BaseModel):
         self.name, self.model, self.options = name, model, options
 
+    @classmethod
+    def create(cls, name: str, model: str, raw_options: dict[str, str]) -> ModelBackend:
+        """The backend for `name` with its -M options validated. A provider that resolves to another backend
+        (`embedded/<name>` picks an engine) overrides this."""
+        return cls(name, model, parse_options(cls, raw_options, name))
+
     @abstractmethod
     def generate(self, request: GenerationRequest) -> list[Completion]:
         """Return exactly request.n completions. A per-sample failure is a Completion with `error` set;

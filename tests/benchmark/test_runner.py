@@ -44,7 +44,8 @@ def test_oracle_passes_every_cell_and_identity_none(tasks_dir, tmp_path):
 def test_rerun_makes_no_model_calls_and_no_executions(tasks_dir, tmp_path):
     _run(tasks_dir, tmp_path)
     again, records = _run(tasks_dir, tmp_path)  # same run: everything already recorded
-    assert again.stats == {"generated": 0, "cached_generations": 0, "executed": 0, "cached_executions": 0}
+    assert again.stats == {"generated": 0, "cached_generations": 0, "executed": 0, "cached_executions": 0,
+                           "attempts": 0}
     fresh, fresh_records = _run(tasks_dir, tmp_path, run_id="r2")  # a new run reuses the caches
     assert fresh.stats["generated"] == 0 and fresh.stats["executed"] == 0
     assert len(fresh_records) == len(records)
@@ -114,20 +115,20 @@ def test_backend_failure_is_recorded_then_retried_on_resume(tasks_dir, tmp_path)
 
 
 def test_a_harness_failure_is_an_error_record_and_the_run_goes_on(tasks_dir, tmp_path, monkeypatch):
-    from benchmark import runner as runner_module
     from benchmark.backends.mock import MockBackend
+    from benchmark.edits import WholeFile
 
     good = "```python\nopen('out.txt', 'w').write('ok')\n```"
     calls = []
+    real_apply = WholeFile.apply
 
-    def flaky_extract(text, input_code):
+    def flaky_apply(self, text, current_code, merge_elided=False):
         calls.append(text)
         if len(calls) == 1:
             raise SystemError("AST constructor recursion depth mismatch (before=33, after=27)")
-        return real_extract(text, input_code)
+        return real_apply(self, text, current_code, merge_elided)
 
-    real_extract = runner_module.extract_code
-    monkeypatch.setattr(runner_module, "extract_code", flaky_extract)
+    monkeypatch.setattr(WholeFile, "apply", flaky_apply)
     records = _mock_runner(tasks_dir, tmp_path, MockBackend.scripted(default=good)).run()
     assert sorted(r.verdict.code for r in records) == ["harness_exception", "ok"]
     [broken] = [r for r in records if r.verdict.status.value == "error"]

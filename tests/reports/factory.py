@@ -1,8 +1,11 @@
 """A fixed, synthetic run for the report tests: every functionality (translation included), two models, temperatures
-0/0.2/1, both prompt settings, n = 3, varied verdicts, failure categories, extraction kinds and usage.
+0/0.2/1, both prompt settings, n = 3, varied verdicts, failure categories, extraction kinds and usage. Its records are
+schema version 1 (one attempt, no loop axes, no recorded cost), as runs written before the adaptation loop.
 
 Outcomes are pseudo-random but deterministic (a hash of the sample key), so the golden files never change unless the
-code that renders them does."""
+code that renders them does.
+
+`make_loop_record` builds schema version 2 records with several attempts (repair rounds, cascades, edits, costs)."""
 
 from __future__ import annotations
 
@@ -10,16 +13,19 @@ import hashlib
 from pathlib import Path
 
 from benchmark.types import (
+    Attempt,
     Category,
     CheckResult,
     Completion,
     Component,
+    Cost,
     ExecutionResult,
     Extraction,
     FailureCategory,
     Framework,
     Functionality,
     GenerationConfig,
+    LoopSpec,
     Prompt,
     RunSpec,
     SampleKey,
@@ -76,9 +82,9 @@ def _pass_probability(model: str, temperature: float, setting: Setting, retrieva
 
 
 def make_spec(run_id: str = "golden-run") -> RunSpec:
-    return RunSpec(run_id=run_id, tasks=tuple(sorted(t[0] for t in TASKS)), models=MODELS, temperatures=TEMPERATURES,
-                   settings=SETTINGS, retrievals=("none",) + RETRIEVALS, n=N, k=(1, 3), git_sha="0123456789abcdef",
-                   versions={"mlflow": "3.17.2"}, created_at=CREATED)
+    return RunSpec(schema_version=1, run_id=run_id, tasks=tuple(sorted(t[0] for t in TASKS)), models=MODELS,
+                   temperatures=TEMPERATURES, settings=SETTINGS, retrievals=("none",) + RETRIEVALS, n=N, k=(1, 3),
+                   git_sha="0123456789abcdef", versions={"mlflow": "3.17.2"}, created_at=CREATED)
 
 
 def _cells(task: tuple):
@@ -115,7 +121,7 @@ def make_record(task: tuple, key: SampleKey, passed: bool) -> SampleRecord:
     hostile = key.sample_index == 0 and task_id == "mlflow-tracking-keras" and key.temperature == 1.0
     extraction = _extraction(category, u)
     return SampleRecord(
-        key=key, task_version=1, task_fingerprint="f" * 16, category=Category.translation if source else Category.inlining,
+        schema_version=1, key=key, task_version=1, task_fingerprint="f" * 16, category=Category.translation if source else Category.inlining,
         functionality=Functionality(functionality), component=Component(component),
         source_component=Component(source) if source else None, framework=Framework(framework),
         prompt_hash="p" * 20, prompt=_prompt(task_id, key, hostile), generation=GenerationConfig(temperature=key.temperature),
@@ -178,3 +184,88 @@ def write_run(run_dir: Path, records: list[SampleRecord] | None = None, spec: Ru
     with open(run_dir / "samples.jsonl", "w") as fh:
         fh.writelines(record.model_dump_json() + "\n" for record in records)
     return run_dir
+
+
+# ---------------------------------------------------------------- schema version 2: the adaptation loop
+
+LOOP_TASKS = TASKS[3:6]  # three experiment-tracking tasks
+
+
+def make_attempt(round_: int, model: str, category: str = "ok", *, level: int = 0, kind: str = "fenced",
+                 well_formed: bool | None = None, api_usd: float = 0.0, compute_s: float = 0.0,
+                 usd_per_hour: float = 0.10, feedback: str | None = None, component: str = "mlflow") -> Attempt:
+    """One attempt judged `category` ('ok' passes); its cost is API dollars plus compute seconds at the hourly rate."""
+    fail = FailureCategory(category)
+    code = None if kind in ("no_code", "edit.malformed", "edit.no_match") else "import mlflow\nmlflow.autolog()\n"
+    return Attempt(round=round_, model=model, level=level, prompt_hash=f"p{round_}".ljust(20, "p"), feedback=feedback,
+                   completion=Completion(text=f"<<<<<<< SEARCH\nimport torch\n=======\nimport mlflow\n>>>>>>> REPLACE "
+                                              f"(round {round_}, {model})",
+                                         usage=Usage(prompt_tokens=1000 * round_, completion_tokens=200),
+                                         latency_s=compute_s, compute_s=compute_s, model=model, finish_reason="stop"),
+                   extraction=Extraction(code=code, kind=kind, well_formed=well_formed),
+                   execution=None if code is None else _execution(fail, 0.5, False),
+                   verdict=_verdict(component, fail),
+                   cost=Cost(api_usd=api_usd, compute_s=compute_s, compute_usd=compute_s * usd_per_hour / 3600))
+
+
+def make_loop_record(task: tuple, key: SampleKey, attempts: list[Attempt], verdict: Verdict | None = None
+                     ) -> SampleRecord:
+    """A schema version 2 record: every attempt, the last one's answer and verdict (or `verdict`, e.g. budget)."""
+    task_id, functionality, component, source, framework = task
+    last = attempts[-1]
+    total = Cost()
+    for attempt in attempts:
+        total = total + attempt.cost
+    return SampleRecord(
+        key=key, task_version=1, task_fingerprint="f" * 16, category=Category.translation if source else Category.inlining,
+        functionality=Functionality(functionality), component=Component(component),
+        source_component=Component(source) if source else None, framework=Framework(framework),
+        prompt_hash="p" * 20, prompt=_prompt(task_id, key, False), generation=GenerationConfig(temperature=key.temperature),
+        completion=last.completion, extraction=last.extraction, execution=last.execution,
+        verdict=verdict or last.verdict, attempts=tuple(attempts), final_model=last.model, cost=total, created_at=CREATED)
+
+
+LOOP_MODELS = ("small", "big", "small>big")
+LOOP = {"rounds": 2, "edit_format": "search-replace"}
+FEEDBACK = "Your script failed when run:\nModuleNotFoundError: No module named 'mlfow'\nFix it."
+
+
+def loop_key(task_id: str, model: str, index: int, **loop) -> SampleKey:
+    return SampleKey(task_id=task_id, model=model, setting=Setting.zero_shot, temperature=0.0, sample_index=index,
+                     **(LOOP | loop))
+
+
+def _loop_attempts(model: str, u: float) -> list[Attempt]:
+    """Deterministic attempts of a sample: a model passes in round 1 or 2 or not at all; a cascade hands over."""
+    attempts: list[Attempt] = []
+    chain = model.split(">")
+    for level, member in enumerate(chain):
+        for _ in range(LOOP["rounds"]):
+            index = len(attempts) + 1
+            strong = member == "big"
+            passed = (u + 0.3 * index + (0.3 if strong else 0.0)) > 1.0
+            kind = "search_replace" if passed or index % 2 else ("edit.no_match" if u > 0.5 else "edit.malformed")
+            attempts.append(make_attempt(index, member, "ok" if passed else ("edit_failed" if kind.startswith("edit.")
+                                                                               else "runtime_error"),
+                                         level=level, kind=kind, well_formed=not kind.startswith("edit."),
+                                         api_usd=0.002 * index if strong else 0.0, compute_s=0.0 if strong else 30.0,
+                                         feedback=FEEDBACK if index > 1 else None))
+            if passed:
+                return attempts
+    return attempts
+
+
+def make_loop_records(n: int = 2) -> list[SampleRecord]:
+    records = []
+    for task in LOOP_TASKS:
+        for model in LOOP_MODELS:
+            for index in range(n):
+                key = loop_key(task[0], model, index)
+                records.append(make_loop_record(task, key, _loop_attempts(model, _unit("loop", key.id()))))
+    return records
+
+
+def make_loop_spec(run_id: str = "loop-run", n: int = 2) -> RunSpec:
+    return RunSpec(run_id=run_id, tasks=tuple(sorted(t[0] for t in LOOP_TASKS)), models=LOOP_MODELS,
+                   temperatures=(0.0,), settings=(Setting.zero_shot,), n=n, k=(1,), git_sha="0123456789abcdef",
+                   loop=LoopSpec(**LOOP), created_at=CREATED)

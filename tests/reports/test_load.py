@@ -53,9 +53,9 @@ def test_unknown_schema_version_is_rejected_clearly(run_copy):
 
 def test_unknown_schema_version_in_run_json(run_copy):
     spec = json.loads((run_copy / "run.json").read_text())
-    spec["schema_version"] = 2
+    spec["schema_version"] = 3
     (run_copy / "run.json").write_text(json.dumps(spec))
-    with pytest.raises(ReportError, match="run.json: schema_version 2"):
+    with pytest.raises(ReportError, match="run.json: schema_version 3"):
         load_run(run_copy)
 
 
