@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+from .backends import DEFAULT_MODEL  # noqa: F401  (the CLI's default model)
 from .errors import BadOptionError
 from .types import Budget, GenerationConfig, LoopSpec, RunSpec, Setting, Task, stable_hash
 
-DEFAULT_MODEL = "embedded"
 DEFAULT_TEMPERATURES = (0.0, 0.2, 1.0)
 DEFAULT_SETTINGS = (Setting.zero_shot, Setting.docprompt)
-PROFILES = ("quick", "full")
 TRACKED_PACKAGES = ("adaptbench", "torch", "transformers", "openai", "mlflow", "wandb", "optuna", "nncf", "dvc",
                     "GitPython", "lightning", "keras", "scikit-learn", "faiss-cpu", "langchain", "selenium", "vllm")
 
@@ -32,6 +33,40 @@ def quick_profile(tasks: Sequence[Task]) -> list[Task]:
     for task in sorted(tasks, key=lambda t: (len(t.input_code()), t.id)):
         chosen.setdefault(table_row(task), task)
     return sorted(chosen.values(), key=lambda t: t.id)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named selection of tasks plus the run settings it is meant for; any explicit option overrides them."""
+
+    name: str
+    description: str
+    select: Callable[[Sequence[Task]], list[Task]]
+    defaults: dict[str, Any] = field(default_factory=dict)  # CLI option name -> value
+
+
+# The rows of the CPU profile: the shortest script of each, on a 1.5B model on 2 cores (see README: make benchmark).
+CPU_ROWS = (
+    ("inlining", "experiment_tracking", "mlflow", "", "sklearn"),
+    ("inlining", "model_registration", "mlflow", "", "sklearn"),
+    ("inlining", "hyperparameter_optimization", "optuna", "", "sklearn"),
+    ("translation", "experiment_tracking", "wandb", "mlflow", "sklearn"),
+)
+
+
+def cpu_profile(tasks: Sequence[Task]) -> list[Task]:
+    return [t for t in quick_profile(tasks) if table_row(t) in CPU_ROWS]
+
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("cpu", "a few short table rows for one 1.5B model on a 2-core CPU: greedy, zero-shot, whole file, "
+            "3 rounds (make benchmark)", cpu_profile,
+            {"temperatures": [0.0], "settings": ["zero-shot"], "n": 1, "rounds": 3, "max_tokens": 1536, "workers": 1}),
+    Profile("quick", "one task per table row (its shortest input script), the study's temperatures and settings, n=3",
+            quick_profile),
+    Profile("study", "every task, the study's temperatures and settings, n=3 (the study's Pass@3)", list),
+    Profile("full", "the same as study", list),
+)}
 
 
 def parse_settings(values: Sequence[str]) -> tuple[Setting, ...]:

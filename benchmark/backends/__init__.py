@@ -31,7 +31,7 @@ from .base import BACKENDS, GenerationRequest, ModelBackend, backend, parse_opti
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "embedded"
+DEFAULT_MODEL = "embedded/qwen2.5-coder-1.5b"  # the real code model; `embedded` alone is SmolLM2-135M
 PLUGIN_GROUP = "adaptbench.backends"
 
 _BUILTINS = {

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "alembic", "mlflow", "git"):
+    for noisy in ("httpx", "httpx2", "urllib3", "filelock", "alembic", "mlflow", "git"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     # torchao (pulled in by transformers) warns at import about CUDA kernels and Triton a CPU run never uses, and
     # torch about how torchao registers its enums

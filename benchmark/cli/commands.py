@@ -215,23 +215,27 @@ def cmd_validate(args) -> int:
 
 # ------------------------------------------------------------------ runs
 def _add_run_options(p) -> None:
-    p.add_argument("-n", type=int, default=3, help="samples per cell (default 3)")
+    p.add_argument("-n", type=int, default=None, help="samples per cell (default 3)")
     p.add_argument("-M", "--option", action="append", default=[], metavar="KEY=VALUE", help="model option, repeatable")
     p.add_argument("--max-tokens", type=int, default=None, help="completion token limit")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--run-id", help="run folder name (default: derived from the matrix, so a rerun resumes)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="parallel sandboxes")
+    p.add_argument("--workers", type=int, default=None, help="parallel sandboxes (default: one per core)")
     p.add_argument("--cache-dir", type=Path, help="generation/execution cache (default ~/.cache/adaptbench)")
     p.add_argument("--no-cache", action="store_true", help="ignore the shared cache (the run keeps its own)")
     p.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every task's time limit")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where executions run: sandboxes on this machine (default) or a Ray cluster's nodes")
+    p.add_argument("--ray-address", default=None, metavar="auto|ray://HOST:PORT",
+                   help="with --executor ray: the cluster to join (default: start Ray on this machine)")
     _add_loop_options(p)
 
 
 def _add_loop_options(p) -> None:
     g = p.add_argument_group("adaptation loop")
-    g.add_argument("--rounds", type=int, default=1, help="attempts per model: 1 is one-shot; more are repair rounds "
+    g.add_argument("--rounds", type=int, default=None, help="attempts per model: 1 is one-shot; more are repair rounds "
                    "that see the failed attempt and feedback (default 1)")
     g.add_argument("--feedback", choices=["none", "output", "verdict"], default="verdict",
                    help="what a repair round is shown: nothing, the script's output, or output + verdict (default)")
@@ -253,6 +257,7 @@ def loop_and_budget(args):
     from ..errors import BadOptionError
     from ..types import Budget, LoopSpec
 
+    args.rounds = 1 if args.rounds is None else args.rounds
     if args.rounds < 1:
         raise BadOptionError(f"--rounds must be at least 1, got {args.rounds}")
     get_edit_format(args.edit_format)  # an unknown format fails here, before any model call
@@ -267,7 +272,7 @@ def loop_and_budget(args):
 def add_run(sub):
     p = sub.add_parser("run", help="run one task on one model")
     p.add_argument("--task", required=True)
-    p.add_argument("--model", default="embedded")
+    p.add_argument("--model", default=None, help="model or cascade 'a>b' (default: embedded/qwen2.5-coder-1.5b)")
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--setting", default="zero-shot", choices=["zero-shot", "docprompt"])
     p.add_argument("--retrieval", default="none")
@@ -276,8 +281,11 @@ def add_run(sub):
 
 
 def cmd_run(args) -> int:
+    from ..matrix import DEFAULT_MODEL
+
     tasks = _tasks(args, [args.task])
-    return _execute_matrix(args, tasks, [args.model], [args.temperature], [args.setting], [args.retrieval], "single")
+    return _execute_matrix(args, tasks, [args.model or DEFAULT_MODEL], [args.temperature], [args.setting],
+                           [args.retrieval], "single")
 
 
 @registrar
@@ -289,21 +297,34 @@ def add_benchmark(sub):
     p.add_argument("--temperatures", type=_floats, default=None, help="default 0,0.2,1")
     p.add_argument("--settings", type=_csv, default=None, help="zero-shot,docprompt (default both)")
     p.add_argument("--retrievals", type=_csv, default=["none"], help="retrieval strategies for Translation tasks")
-    p.add_argument("--profile", choices=["quick", "full"], default="full",
-                   help="quick: one task per table row (its shortest input script)")
+    p.add_argument("--profile", choices=sorted(PROFILE_NAMES), default="study",
+                   help="cpu: a few short rows sized for a 2-core CPU (make benchmark); quick: one task per table row; "
+                        "study (= full): every task. A profile also sets defaults that any explicit option overrides")
     _add_run_options(p)
     p.set_defaults(func=cmd_benchmark)
 
 
-def cmd_benchmark(args) -> int:
-    from ..matrix import DEFAULT_MODEL, DEFAULT_SETTINGS, DEFAULT_TEMPERATURES, quick_profile
+PROFILE_NAMES = ("cpu", "quick", "study", "full")
 
+
+def cmd_benchmark(args) -> int:
+    from ..matrix import DEFAULT_MODEL, DEFAULT_SETTINGS, DEFAULT_TEMPERATURES, PROFILES
+
+    profile = PROFILES[args.profile]
+    apply_profile_defaults(args, profile.defaults)
     tasks = _tasks(args, args.tasks)
-    if args.profile == "quick":
-        tasks = quick_profile(tasks)
+    if not args.tasks:
+        tasks = profile.select(tasks)
     settings = args.settings or [s.value for s in DEFAULT_SETTINGS]
     return _execute_matrix(args, tasks, args.models or [DEFAULT_MODEL], args.temperatures or list(DEFAULT_TEMPERATURES),
                            settings, args.retrievals, args.profile)
+
+
+def apply_profile_defaults(args, defaults: dict) -> None:
+    """A profile's settings fill the options the user did not give."""
+    for name, value in defaults.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
 
 
 def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, prefix) -> int:
@@ -316,6 +337,8 @@ def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, pre
 
     options = parse_model_options(args.option)
     _check_retrievals(retrievals)
+    args.n = 3 if args.n is None else args.n
+    args.workers = args.workers or os.cpu_count() or 2
     loop, budget = loop_and_budget(args)
     generation = GenerationConfig(max_tokens=args.max_tokens or GenerationConfig().max_tokens, seed=args.seed)
     members = chain_members(models)
@@ -326,6 +349,9 @@ def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, pre
     runtime = RuntimeConfig(workers=args.workers, timeout_scale=args.timeout_scale,
                             progress=not args.no_progress and sys.stderr.isatty())
     runner = Runner(spec, tasks, run_dir, cache, runtime)
+    from ..estimate import estimate
+
+    log.info("%s", estimate(spec, tasks).describe())
     log.info("run %s: %d tasks x %d models x %d temperatures x %d settings x n=%d -> %s", spec.run_id, len(tasks),
              len(models), len(temperatures), len(settings), args.n, run_dir)
     records = runner.run()

@@ -28,7 +28,7 @@ from .conftest import make_request
     ("hf//abs/models/x", ("hf", "/abs/models/x")),
     ("vllm/org/name", ("vllm", "org/name")),
     ("oracle", ("oracle", "")),
-    (None, (DEFAULT_MODEL, "")),
+    (None, ("embedded", "qwen2.5-coder-1.5b")),
     ("  mock/a ", ("mock", "a")),
 ])
 def test_parse_spec(spec, expected):
@@ -36,7 +36,28 @@ def test_parse_spec(spec, expected):
 
 
 def test_builtins_are_registered():
-    assert {"openai", "hf", "transformers", "vllm", "embedded", "oracle", "identity", "mock"} <= set(available())
+    assert {"openai", "hf", "transformers", "vllm", "llamacpp", "embedded", "oracle", "identity", "mock"} <= set(available())
+
+
+def test_the_default_model_is_the_embedded_code_model_on_llama_cpp():
+    from benchmark.backends.embedded import EmbeddedLlamaCpp
+
+    backend = get_backend(None)
+    assert DEFAULT_MODEL == "embedded/qwen2.5-coder-1.5b" and backend.name == DEFAULT_MODEL
+    assert isinstance(backend, EmbeddedLlamaCpp) and backend.entry.name == "qwen2.5-coder-1.5b"
+    assert backend.model_file  # resolved lazily: nothing is assembled or started until the first request
+
+
+def test_embedded_names_and_engines_are_checked():
+    from benchmark.errors import BadOptionError, UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="did you mean qwen2.5-coder-1.5b"):
+        get_backend("embedded/qwen")
+    with pytest.raises(BadOptionError, match="unknown engine 'vllm'"):
+        get_backend("embedded/qwen2.5-coder-1.5b", {"engine": "vllm"})
+    with pytest.raises(BadOptionError, match="quantize"):
+        get_backend("embedded/qwen2.5-coder-1.5b", {"quantize": "int8"})  # a transformers option, not llama.cpp's
+    assert get_backend("embedded/qwen2.5-coder-1.5b", {"engine": "transformers", "quantize": "int8"}).options.quantize == "int8"
 
 
 def test_unknown_provider_suggests_names():
