@@ -6,8 +6,10 @@
   rendered to HTML, served on 127.0.0.1 and crawled; the default, offline) and `web` source (the study's sites).
   Built corpora (manifest.json, chunks.jsonl, index.faiss) live in `$ADAPTBENCH_CACHE/corpora/<component>/`
   and are built on first use.
-- registries: `FETCHERS` (selenium, http), `SOURCES` (installed, web), `EMBEDDERS` (minilm, openai),
+- registries: `FETCHERS` (selenium, http), `SOURCES` (installed, web), `EMBEDDERS` (minilm, openai, hashing),
   `STRATEGIES` (none, docs-search, llm-search, llm-docs-search, oracle-docs).
+- retrievals: a strategy with options, `docs-search+hybrid+focus` (`OPTIONS`, `parse_retrieval`); the name is
+  what a run records, so every sample says how its documents were found.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from ._corpus import (
     load_spec,
 )
 from ._embed import EMBEDDERS, Embedder, embedder, get_embedder
-from ._evaluate import coverage, mean_coverage, retrieval_eval
+from ._evaluate import DEFAULT_KS, coverage, entry_recall, eval_markdown, mean_coverage, retrieval_eval, summarise_eval
+from ._options import OPTIONS, RetrievalSpec, check_retrieval, parse_retrieval
 from ._strategies import (
     DEFAULT_K,
     STRATEGIES,
@@ -45,7 +48,8 @@ from .crawler import FETCHERS, CrawlLimits, CrawlResult, Fetcher, Page, crawl, f
 
 def retrieve_for_task(task, strategy: str, k: int = DEFAULT_K, model=None) -> tuple[tuple[dict, ...], tuple[dict, ...]]:
     """(Docs-X, Docs-Y) for a Translation task: tuples of {"title", "text", "source", "score"} dicts.
-    `model` is the LLM of the LLM strategies (a model name, a backend, or None for the default `embedded`).
+    `strategy` is a retrieval name, with options if any (`docs-search+hybrid`); `model` is the LLM of the LLM
+    strategies and options (a model name, a backend, or None for the default `embedded`).
     Answers for a model given by name are memoised per process (the run loop asks once per group)."""
     key = (task.id, str(task.folder), strategy, k, model, str(corpus_dir("")))
     if (isinstance(model, str) or model is None) and key in _RETRIEVED:
@@ -62,8 +66,10 @@ _RETRIEVED: dict[tuple, tuple] = {}
 
 __all__ = [
     "DEFAULT_K",
+    "DEFAULT_KS",
     "EMBEDDERS",
     "FETCHERS",
+    "OPTIONS",
     "SOURCES",
     "STRATEGIES",
     "BuildOptions",
@@ -76,15 +82,19 @@ __all__ = [
     "Embedder",
     "Fetcher",
     "Page",
+    "RetrievalSpec",
     "Strategy",
     "Symbol",
     "available_components",
     "build_corpus",
+    "check_retrieval",
     "corpus_dir",
     "corpus_source",
     "coverage",
     "crawl",
     "embedder",
+    "entry_recall",
+    "eval_markdown",
     "fetcher",
     "get_corpus",
     "get_embedder",
@@ -94,10 +104,12 @@ __all__ = [
     "mean_coverage",
     "normalise_url",
     "oracle_documents",
+    "parse_retrieval",
     "retrieval_eval",
     "retrieve_for_task",
     "source_symbols",
     "strategy",
+    "summarise_eval",
     "target_symbols",
     "used_symbols",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -27,8 +28,8 @@ from benchmark.cache import default_cache_dir, write_json_atomic
 from benchmark.errors import AdaptbenchError, UnknownNameError
 from benchmark.registry import Registry
 
-from ._chunking import CHUNK_OVERLAP, CHUNK_SIZE, chunk_pages
-from ._embed import DEFAULT_EMBEDDER, get_embedder
+from ._chunking import CHUNK_OVERLAP, CHUNK_SIZE, CHUNKERS, DEFAULT_CHUNKER, chunk_pages
+from ._embed import DEFAULT_EMBEDDER, VectorCache, get_embedder
 from ._llm import LLMSpec, ask, render, resolve_llm
 from ._server import serve_folder
 from ._store import VectorStore
@@ -36,8 +37,9 @@ from .crawler import CrawlLimits, Page, crawl
 
 log = logging.getLogger(__name__)
 
-CORPUS_SCHEMA_VERSION = 1
+CORPUS_SCHEMA_VERSION = 2  # 2: entry chunks, API summaries, command <-> API links
 MANIFEST = "manifest.json"
+VECTORS_DIR = ".vectors"  # beside the corpora: vectors of chunk texts already embedded, per embedder
 
 
 class CorpusError(AdaptbenchError):
@@ -70,6 +72,9 @@ class CliSpec(_Strict):
     program: str
     parser: str
     groups: list[str] = Field(default_factory=list)
+    # receivers in the command classes' code -> the API class they hold (`self.repo` -> `dvc.repo.Repo`): the
+    # rendered pages then link each command to the Python API it runs
+    api: dict[str, str] = Field(default_factory=dict)
 
 
 class CorpusSpec(_Strict):
@@ -128,10 +133,18 @@ class BuildOptions:
     embedder: str = DEFAULT_EMBEDDER
     chunk_size: int = CHUNK_SIZE
     chunk_overlap: int = CHUNK_OVERLAP
+    chunker: str = DEFAULT_CHUNKER  # entries | characters (the chunking of schema 1, to measure against)
     max_modules: int | None = None  # caps for quick builds (tests)
     max_classes: int | None = None
     max_commands: int | None = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        """'' for the plain corpus; a summarised one is kept beside it, named after its summariser."""
+        if not self.summarise:
+            return ""
+        return "summarised-" + re.sub(r"[^A-Za-z0-9._-]+", "_", resolve_llm(self.model).name).strip("_")
 
 
 # ---------------------------------------------------------------- sources
@@ -163,7 +176,8 @@ class InstalledSource(CorpusSource):
         shutil.rmtree(site, ignore_errors=True)
         pkg_version = package_version(spec)
         render = RenderOptions(modules=spec.installed.modules, cli_parser=spec.cli.parser if spec.cli else None,
-                               cli_program=spec.cli.program if spec.cli else "", max_modules=options.max_modules,
+                               cli_program=spec.cli.program if spec.cli else "",
+                               cli_api=spec.cli.api if spec.cli else {}, max_modules=options.max_modules,
                                max_classes=options.max_classes, max_commands=options.max_commands,
                                env=spec.installed.env)
         started = time.perf_counter()
@@ -207,32 +221,118 @@ class WebSource(CorpusSource):
 # ---------------------------------------------------------------- the built corpus
 
 
-def corpus_dir(component: str) -> Path:
-    return default_cache_dir() / "corpora" / component
+def corpus_dir(component: str, variant: str = "") -> Path:
+    """Where a built corpus lives: `corpora/<component>`, or `corpora/<component>@<variant>` (e.g. summarised)."""
+    return default_cache_dir() / "corpora" / (f"{component}@{variant}" if variant else component)
 
 
 class Corpus:
-    """A built corpus: its manifest, chunks and FAISS index, searched with the embedder that built it."""
+    """A built corpus: its manifest, chunks and FAISS index, searched with the embedder that built it (`dense`),
+    with BM25 (`lexical`), or both fused (`hybrid`)."""
 
     def __init__(self, component: str, folder: Path, manifest: dict, store: VectorStore):
         self.component, self.folder, self.manifest, self.store = component, folder, manifest, store
+        self._lexical = None
+        self._parents: dict[int, int] | None = None
 
     @property
     def chunks(self) -> list[dict]:
         return self.store.chunks
 
-    def search(self, queries: list[str] | str, k: int = 3) -> list[dict]:
+    def search(self, queries: list[str] | str, k: int = 3, method: str = "dense") -> list[dict]:
         """Top-k documents for one query, or for several (each chunk scored by its best match over the queries)."""
+        return [as_document(self.chunks[p], score) for p, score in self.rank(queries, k, method)]
+
+    def search_overview(self, queries: list[str] | str, k: int = 3, method: str = "dense") -> list[dict]:
+        """Small-to-big: the entries are matched, and each is returned as the API-summary part that lists it
+        (scored by its best-matching entry); a chunk no summary lists stands for itself."""
+        parents = self.summary_parts()
+        best: dict[int, float] = {}
+        for position, score in self.rank(queries, OVERVIEW_DEPTH, method):
+            parent = parents.get(position, position)
+            best[parent] = max(score, best.get(parent, float("-inf")))
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+        return [as_document(self.chunks[p], score) for p, score in ranked]
+
+    def summary_parts(self) -> dict[int, int]:
+        """Chunk position -> position of the summary part (same page) that lists its entry."""
+        if self._parents is None:
+            self._parents = _summary_parts(self.chunks)
+        return self._parents
+
+    def rank(self, queries: list[str] | str, k: int = 3, method: str = "dense") -> list[tuple[int, float]]:
+        """(chunk position, score) of the k best chunks, best first."""
+        from ._search import FUSION_DEPTH, METHODS, fuse, merge
+
+        if method not in METHODS:
+            raise CorpusError(f"unknown search method '{method}'", f"choose one of: {', '.join(METHODS)}")
         queries = [queries] if isinstance(queries, str) else [q for q in queries if q.strip()]
         if not queries or k <= 0:
             return []
-        vectors = get_embedder(self.manifest["embedder"]).embed(queries)
-        best: dict[int, float] = {}
-        for hits in self.store.search(vectors, k):
-            for position, score in hits:
-                best[position] = max(score, best.get(position, -1.0))
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
-        return [as_document(self.chunks[position], score) for position, score in ranked]
+        depth = max(k, FUSION_DEPTH) if method == "hybrid" else k
+        dense = self._dense(queries, depth) if method != "lexical" else None
+        lexical = [self.lexical_index().rank(q, depth) for q in queries] if method != "dense" else None
+        if method == "dense":
+            per_query = dense
+        elif method == "lexical":
+            per_query = lexical
+        else:
+            per_query = [fuse([d, lx]) for d, lx in zip(dense, lexical)]
+        return merge(per_query, k)
+
+    def _dense(self, queries: list[str], depth: int) -> list[list[tuple[int, float]]]:
+        return self.store.search(embed_queries(self.manifest["embedder"], queries), depth)
+
+    def lexical_index(self):
+        from ._search import LexicalIndex
+
+        if self._lexical is None:
+            self._lexical = LexicalIndex([f"{c['title']}\n{c['text']}" for c in self.chunks])
+        return self._lexical
+
+
+OVERVIEW_DEPTH = 60  # entries matched before they are mapped to the summaries that list them
+_SUMMARY_TITLE = re.compile(r" › \S+ (?:API summary|members)(?: \(continued\))?$")
+_ENTRY_NAME = re.compile(r"^#+ (?:class )?([\w.]+)")
+
+
+def is_summary(chunk: dict) -> bool:
+    """A part of a module's API summary or of a class' member list (see _render)."""
+    return bool(_SUMMARY_TITLE.search(chunk["title"]))
+
+
+def _summary_parts(chunks: list[dict]) -> dict[int, int]:
+    by_page: dict[str, list[int]] = {}
+    for position, chunk in enumerate(chunks):
+        if is_summary(chunk):
+            by_page.setdefault(chunk["source"], []).append(position)
+    parents = {}
+    for position, chunk in enumerate(chunks):
+        match = _ENTRY_NAME.match(chunk["text"])
+        if position in parents or match is None or is_summary(chunk):
+            continue
+        listing = re.compile(rf"(?m)^(?:class )?{re.escape(match.group(1))}(?:\(| —|$)")
+        parent = next((p for p in by_page.get(chunk["source"], []) if listing.search(chunks[p]["text"])), None)
+        if parent is not None:
+            parents[position] = parent
+    return parents
+
+
+_QUERY_VECTORS: dict[tuple[str, str], object] = {}  # (embedder, query) -> vector: evaluations repeat queries
+_QUERY_CACHE_SIZE = 4096
+
+
+def embed_queries(embedder_id: str, queries: list[str]):
+    """The queries' vectors, each embedded once per process."""
+    import numpy as np
+
+    missing = [q for q in dict.fromkeys(queries) if (embedder_id, q) not in _QUERY_VECTORS]
+    if missing:
+        if len(_QUERY_VECTORS) + len(missing) > _QUERY_CACHE_SIZE:
+            _QUERY_VECTORS.clear()
+        for query, vector in zip(missing, get_embedder(embedder_id).embed(missing)):
+            _QUERY_VECTORS[(embedder_id, query)] = vector
+    return np.stack([_QUERY_VECTORS[(embedder_id, q)] for q in queries])
 
 
 def as_document(chunk: dict, score: float | None) -> dict:
@@ -245,20 +345,23 @@ _LOCK = Lock()
 
 
 def get_corpus(component: str, options: BuildOptions | None = None) -> Corpus:
-    """The built corpus (memoised per process), building it first when missing or stale."""
+    """The built corpus (memoised per process), building it first when missing or stale. `options` that change
+    the corpus' content (`summarise`) select a variant kept beside the plain corpus."""
+    options = options or BuildOptions()
+    variant = options.variant
     with _LOCK:
-        key = f"{default_cache_dir()}::{component}"
+        key = f"{default_cache_dir()}::{component}@{variant}"
         if key not in _LOADED:
-            corpus = load_corpus(component)
+            corpus = load_corpus(component, variant)
             if corpus is None:
-                corpus = build_corpus(component, options or BuildOptions())
+                corpus = build_corpus(component, options)
             _LOADED[key] = corpus
         return _LOADED[key]
 
 
-def load_corpus(component: str) -> Corpus | None:
+def load_corpus(component: str, variant: str = "") -> Corpus | None:
     """The cached corpus, or None when absent, of another schema, or built from another package version."""
-    folder = corpus_dir(component)
+    folder = corpus_dir(component, variant)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -278,10 +381,12 @@ def load_corpus(component: str) -> Corpus | None:
 def build_corpus(component: str, options: BuildOptions | None = None) -> Corpus:
     """Crawl, chunk, (summarise,) embed and index; write the corpus atomically into the cache."""
     options = options or BuildOptions()
+    if options.chunker not in CHUNKERS:
+        raise CorpusError(f"unknown chunker '{options.chunker}'", f"choose one of: {', '.join(CHUNKERS)}")
     spec = load_spec(component)
     source_name = options.source or spec.default_source
     source = SOURCES.get(source_name)()
-    target = corpus_dir(component)
+    target = corpus_dir(component, options.variant)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{component}-", dir=target.parent))
     timings: dict[str, float] = {}
@@ -289,11 +394,11 @@ def build_corpus(component: str, options: BuildOptions | None = None) -> Corpus:
         started = time.perf_counter()
         pages, facts = source.collect(spec, options, work)
         timings["crawl_s"] = time.perf_counter() - started
-        chunks = chunk_pages(pages, options.chunk_size, options.chunk_overlap)
+        chunks = chunk_pages(pages, options.chunk_size, options.chunk_overlap, options.chunker)
         summariser = _summarise(chunks, spec, options, timings) if options.summarise else None
         started = time.perf_counter()
         embedder = get_embedder(options.embedder)
-        vectors = embedder.embed([c["text"] for c in chunks]) if chunks else _empty(embedder)
+        vectors = _embed_chunks(embedder, chunks, target.parent)
         store = VectorStore.from_vectors(vectors, chunks)
         timings["embed_s"] = time.perf_counter() - started
         store.save(work)
@@ -304,8 +409,18 @@ def build_corpus(component: str, options: BuildOptions | None = None) -> Corpus:
         shutil.rmtree(work, ignore_errors=True)
     log.info("built corpus %s: %d pages, %d chunks (%s)", component, manifest["pages"], manifest["chunks"],
              ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
-    _LOADED.pop(f"{default_cache_dir()}::{component}", None)
+    _LOADED.pop(f"{default_cache_dir()}::{component}@{options.variant}", None)
     return Corpus(component, target, manifest, VectorStore.load(target))
+
+
+def _embed_chunks(embedder, chunks: list[dict], folder: Path):
+    """The chunks' vectors; texts embedded by an earlier build (of any component) are read from its cache."""
+    if not chunks:
+        return _empty(embedder)
+    cache = VectorCache(folder / VECTORS_DIR, embedder)
+    vectors = cache.embed([c["text"] for c in chunks])
+    cache.save()
+    return vectors
 
 
 def _empty(embedder):
@@ -339,8 +454,10 @@ def _manifest(spec: CorpusSpec, source: str, facts: dict, pages: list[Page], chu
         "depth": facts.pop("depth"),
         "pages": len(pages),
         "chunks": len(chunks),
+        "variant": options.variant,
         "summariser": summariser,
         "embedder": embedder_id,
+        "chunker": options.chunker,
         "chunk_size": options.chunk_size,
         "chunk_overlap": options.chunk_overlap,
         "caps": {k: getattr(options, k) for k in ("max_pages", "max_modules", "max_classes", "max_commands")

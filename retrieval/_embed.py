@@ -138,3 +138,60 @@ class HashingEmbedder(Embedder):
 
 
 _STOPWORDS = frozenset(["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "use", "used", "with", "you", "your"])
+
+
+class VectorCache:
+    """Vectors of texts already embedded, by (embedder, text hash), in one file per embedder: rebuilding a corpus
+    (a new package version, a changed page) embeds only the chunks whose text changed."""
+
+    def __init__(self, folder, embedder: Embedder):
+        import re
+        from pathlib import Path
+
+        self.path = Path(folder) / (re.sub(r"[^A-Za-z0-9._-]+", "_", embedder.id) + ".npz")
+        self.embedder = embedder
+        self._vectors: dict[str, object] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        import numpy as np
+
+        self._loaded = True
+        try:
+            with np.load(self.path) as data:
+                self._vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+        except (OSError, KeyError, ValueError):
+            self._vectors = {}
+
+    def embed(self, texts: list[str]):
+        """The texts' vectors: cached ones read back, the others embedded (and kept)."""
+        import hashlib
+
+        import numpy as np
+
+        if not self._loaded:
+            self._load()
+        keys = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
+        first: dict[str, int] = {}  # each text not embedded yet, once
+        for i, key in enumerate(keys):
+            if key not in self._vectors:
+                first.setdefault(key, i)
+        missing = list(first.values())
+        if missing:
+            log.info("embedding %d of %d chunks (the others were embedded before)", len(missing), len(texts))
+            for i, vector in zip(missing, self.embedder.embed([texts[i] for i in missing])):
+                self._vectors[keys[i]] = vector
+        return np.stack([self._vectors[key] for key in keys]) if keys else None
+
+    def save(self) -> None:
+        import os
+
+        import numpy as np
+
+        if not self._vectors:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f".{self.path.stem}-{os.getpid()}.npz")
+        keys = list(self._vectors)
+        np.savez(partial, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
+        os.replace(partial, self.path)

@@ -3,13 +3,21 @@
 Pages, linked so that a depth-2 crawl from index.html reaches all of them:
 
     index.html                     depth 0: the package, its modules, its command line
-    mod/<module>.html              depth 1: module docstring, its functions in full, links to its classes
-    cls/<module>.<Class>.html      depth 2: class docstring, constructor, methods and properties in full
+    mod/<module>.html              depth 1: module docstring, a summary of its API, its functions in full, links to
+                                   its classes
+    cls/<module>.<Class>.html      depth 2: class docstring, a summary of its members, constructor, methods and
+                                   properties in full
     cli/index.html                 depth 1: the commands
     cli/<command>.html             depth 2: `<prog> <command> --help`, and each sub-command's help
 
-Every entry is headed by its fully qualified name and signature (`dvc.repo.Repo.add(self, targets, ...)`), so a chunk
-says which API it documents.
+Every entry is headed by its fully qualified name and signature (`dvc.repo.Repo.add(targets, ...)`), so a chunk says
+which API it documents; a summary lists each entry on one line (qualified name, parameters, first docstring line), as
+an API reference's table of contents does. A package's top-level namespace counts as public even where `__all__`
+leaves a name out (`wandb.Artifact`).
+
+When the definition names the objects a command's implementation calls (`[cli] api`, e.g. `self.repo` ->
+`dvc.repo.Repo`), each command page says which Python API it runs and each such API entry says which command runs it
+(DVC's Python methods carry no docstrings; the command's help is what documents them).
 """
 
 from __future__ import annotations
@@ -21,13 +29,18 @@ import inspect
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._introspect import annotation_class, public_name
+
 log = logging.getLogger(__name__)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+SUMMARY_PARAMS = 8  # parameters named in a summary line before "…"
+SUMMARY_DESCRIPTION = 90  # characters of description in a summary line
 
 
 @dataclass
@@ -35,6 +48,7 @@ class RenderOptions:
     modules: list[str]
     cli_parser: str | None = None  # "module:function" returning the program's argparse parser
     cli_program: str = ""
+    cli_api: dict[str, str] = field(default_factory=dict)  # receiver in a command's code -> the class it holds
     env: dict[str, str] = field(default_factory=dict)  # set (if unset) before importing, e.g. KERAS_BACKEND
     max_modules: int | None = None  # caps, for quick builds (tests)
     max_classes: int | None = None
@@ -47,6 +61,7 @@ class _Site:
     title: str
     modules: list[tuple[str, str]] = field(default_factory=list)  # (name, first docstring line)
     pages: int = 0
+    commands_of: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # API -> [(command, description)]
 
     def write(self, rel: str, title: str, body: str) -> None:
         path = self.root / rel
@@ -73,6 +88,9 @@ def render_site(component: str, version: str, options: RenderOptions, root: Path
     site = _Site(root, f"{component} {version} API reference")
     for key, value in options.env.items():
         os.environ.setdefault(key, value)
+    parser = _cli_parser(options)
+    commands = _commands(parser, options) if parser is not None else []
+    site.commands_of = _api_of_commands(commands, options)
     modules = options.modules[: options.max_modules] if options.max_modules else options.modules
     documented: set[str] = set()
     for name in modules:
@@ -82,8 +100,9 @@ def render_site(component: str, version: str, options: RenderOptions, root: Path
             log.warning("skipping module %s: %s", name, exc)
             continue
         _render_module(site, module, options, documented)
-    has_cli = bool(options.cli_parser) and _render_cli(site, options)
-    _render_index(site, component, version, has_cli, options.cli_program)
+    if parser is not None:
+        _render_cli(site, options, commands)
+    _render_index(site, component, version, parser is not None, options.cli_program)
     return site.pages
 
 
@@ -98,13 +117,16 @@ def _render_index(site: _Site, component: str, version: str, has_cli: bool, prog
 
 
 def _public_members(module) -> list[tuple[str, Any]]:
+    own = module.__name__
+    defined_here = [n for n, obj in vars(module).items() if not n.startswith("_") and
+                    _within(getattr(obj, "__module__", None) or "", own)]
     names = getattr(module, "__all__", None)
     if names is None:
-        own = module.__name__
-        names = [n for n, obj in vars(module).items() if not n.startswith("_") and
-                 _within(getattr(obj, "__module__", None) or "", own)]
+        names = defined_here
+    elif "." not in own:  # a package's top-level namespace is its public API, listed in __all__ or not
+        names = [*names, *(n for n in defined_here if n not in names)]
     out = []
-    for name in names:
+    for name in dict.fromkeys(names):
         obj = getattr(module, name, None)
         if obj is not None and (inspect.isclass(obj) or inspect.isroutine(obj)):
             out.append((name, obj))
@@ -126,25 +148,101 @@ def _render_module(site: _Site, module, options: RenderOptions, documented: set[
     if options.max_classes:
         classes = classes[: options.max_classes]
     parts = [f"<h1>{name}</h1>", _pre(doc)]
-    if classes:
-        parts.append("<h2>Classes</h2><ul>")
-        for member, cls in classes:
-            qual = f"{cls.__module__}.{cls.__qualname__}"
-            parts.append(f'<li><a href="../cls/{qual}.html">{name}.{member}</a> — {html.escape(_first(cls))}</li>')
-            if qual not in documented:
-                documented.add(qual)
-                _render_class(site, cls, qual, f"{name}.{member}")
-        parts.append("</ul>")
+    summary = [_summary_line(site, f"{name}.{member}", fn, "function") for member, fn in functions]
+    related = []
+    for member, cls in classes:
+        qual = f"{cls.__module__}.{cls.__qualname__}"
+        summary.append(_class_line(qual, f"{name}.{member}", cls))
+        if qual not in documented:
+            documented.add(qual)
+            related += _render_class(site, cls, qual, f"{name}.{member}", documented)
+    summary += [_class_line(qual, shown, cls) for qual, shown, cls in related]  # linked here: a crawl reaches them
+    if summary:
+        parts.append(f"<h2>{name} API summary</h2>{_summary_list(summary)}")
     if functions:
         parts.append("<h2>Functions</h2>")
-        parts.extend(_entry(f"{name}.{member}", fn, "function") for member, fn in functions)
+        parts.extend(_entry(site, f"{name}.{member}", fn, "function") for member, fn in functions)
     site.write(f"mod/{name}.html", f"{name} — module", "\n".join(parts))
 
 
-def _render_class(site: _Site, cls: type, qual: str, public_name: str) -> None:
+def _class_line(qual: str, shown_name: str, cls: type) -> tuple[bool, str]:
+    first = _sentence(_first(cls))
+    described = f" — {html.escape(first)}" if first else ""
+    return bool(first), (f'<li>class <a href="../cls/{qual}.html">{shown_name}</a>{_short_signature(cls, "class")}'
+                         f"{described}</li>")
+
+
+def _render_class(site: _Site, cls: type, qual: str, shown_name: str, documented: set[str]) -> list[tuple]:
+    """Write the class' page, and those of the classes its attributes hold; return those (qual, name, class)."""
+    members = list(_class_members(cls))
+    attributes = _attributes(cls)
+    doc = inspect.getdoc(cls) or ""
+    parts = [f"<h1>class {shown_name}{_signature(cls)}</h1>", f"<p>Defined in <code>{qual}</code>.</p>", _pre(doc)]
+    if members or attributes:
+        lines = [_summary_line(site, f"{shown_name}.{name}", fn, kind) for name, kind, fn in members]
+        lines += [(bool(_described_attribute(doc, name)),
+                   f"<li>{html.escape(f'{shown_name}.{name}')} — attribute: {html.escape(_type_name(t))}</li>")
+                  for name, t in attributes]
+        parts.append(f"<h2>{shown_name} members</h2>{_summary_list(lines)}")
+    parts.extend(_attribute_entry(f"{shown_name}.{name}", kind_of, doc) for name, kind_of in attributes)
+    parts.extend(_entry(site, f"{shown_name}.{name}", fn, kind) for name, kind, fn in members)
+    site.write(f"cls/{qual}.html", f"{shown_name} — class", "\n".join(parts))
+    related = []
+    for _, kind_of in attributes:  # the classes of its attributes are part of the API it hands out
+        if isinstance(kind_of, type) and (held := f"{kind_of.__module__}.{kind_of.__qualname__}") not in documented:
+            documented.add(held)
+            related.append((held, public_name(kind_of), kind_of))
+            related += _render_class(site, kind_of, held, public_name(kind_of), documented)
+    return related
+
+
+def _attributes(cls: type) -> list[tuple[str, Any]]:
+    """Public attributes the class (or a base of its package) annotates, with the class each holds when known."""
     root = cls.__module__.split(".")[0]
-    parts = [f"<h1>class {public_name}{_signature(cls)}</h1>",
-             f"<p>Defined in <code>{qual}</code>.</p>", _pre(inspect.getdoc(cls) or "")]
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        if not klass.__module__.startswith(root):
+            continue
+        namespace = vars(sys.modules.get(klass.__module__)) if klass.__module__ in sys.modules else {}
+        for name, annotation in vars(klass).get("__annotations__", {}).items():
+            if not name.startswith("_") and not any(name in vars(k) for k in cls.__mro__):
+                held = annotation_class(annotation, namespace)
+                found[name] = held if held is not None and held.__module__.startswith(root) else annotation
+    return sorted(found.items())
+
+
+def _attribute_entry(qualified: str, held: Any, class_doc: str) -> str:
+    described = _described_attribute(class_doc, qualified.rsplit(".", 1)[1])
+    body = _pre(described) if described else ""
+    if isinstance(held, type):
+        body += f"<p>An instance of <code>{html.escape(public_name(held))}</code>: {html.escape(_first(held))}</p>"
+    return f"<h3>{html.escape(qualified)}</h3><p><em>attribute: {html.escape(_type_name(held))}</em></p>{body}"
+
+
+def _described_attribute(class_doc: str, name: str) -> str:
+    """The lines of an `Attributes:` section of the class docstring that describe `name`."""
+    lines = class_doc.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(rf"\s*{re.escape(name)}\s*[:(]", line):
+            indent = len(line) - len(line.lstrip())
+            block = [line.strip()]
+            for more in lines[i + 1:]:
+                if more.strip() and len(more) - len(more.lstrip()) <= indent:
+                    break
+                block.append(more.strip())
+            return " ".join(b for b in block if b)
+    return ""
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return public_name(annotation)
+    return str(annotation).replace("typing.", "")
+
+
+def _class_members(cls: type):
+    """(name, kind, function) of the public members defined in the class' own package."""
+    root = cls.__module__.split(".")[0]
     for name in sorted(dir(cls)):
         if name.startswith("_"):
             continue
@@ -153,8 +251,7 @@ def _render_class(site: _Site, cls: type, qual: str, public_name: str) -> None:
             continue  # inherited from outside the package (object, dict, ...)
         kind, fn = _member_kind(vars(owner)[name])
         if kind:
-            parts.append(_entry(f"{public_name}.{name}", fn, kind))
-    site.write(f"cls/{qual}.html", f"{public_name} — class", "\n".join(parts))
+            yield name, kind, fn
 
 
 def _member_kind(raw: Any) -> tuple[str | None, Any]:
@@ -172,17 +269,72 @@ def _member_kind(raw: Any) -> tuple[str | None, Any]:
     return None, None
 
 
-def _entry(qualified: str, fn: Callable, kind: str) -> str:
+def _entry(site: _Site, qualified: str, fn: Callable, kind: str) -> str:
     signature = "" if kind == "property" else _signature(fn)
-    doc = inspect.getdoc(fn) or "(no docstring)"
-    return f"<h3>{html.escape(qualified + signature)}</h3><p><em>{kind}</em></p>{_pre(doc)}"
+    doc = inspect.getdoc(fn)
+    commands = site.commands_of.get(qualified, [])
+    body = _pre(doc) if doc else ("" if commands else "<p>(no docstring)</p>")
+    if commands:
+        body += "".join(f"<p>Runs behind the command line <code>{html.escape(c)}</code>: {html.escape(d)}</p>"
+                        for c, d in commands)
+    return f"<h3>{html.escape(qualified + signature)}</h3><p><em>{kind}</em></p>{body}"
+
+
+def _summary_line(site: _Site, qualified: str, fn: Callable, kind: str) -> tuple[bool, str]:
+    """(documented, the line): the entry's name, parameters and first sentence (or the command it runs)."""
+    commands = site.commands_of.get(qualified, [])
+    first = _sentence(_first(fn)) or (f"runs `{commands[0][0]}`: {_sentence(commands[0][1])}" if commands else "")
+    described = f" — {html.escape(first)}" if first else ""
+    return bool(first), f"<li>{html.escape(qualified + _short_signature(fn, kind))}{described}</li>"
+
+
+def _summary_list(lines: list[tuple[bool, str]]) -> str:
+    """The documented entries first, then the others (an API's surface reads before its internals), each group
+    in alphabetical order."""
+    ordered = sorted(lines, key=lambda line: (not line[0], _summary_key(line[1])))
+    return "<ul>" + "".join(line for _, line in ordered) + "</ul>"
+
+
+def _sentence(text: str, limit: int = SUMMARY_DESCRIPTION) -> str:
+    """The first sentence, cut at `limit` characters: a summary line stays one line."""
+    first = re.split(r"(?<=[.!?])\s", " ".join(text.split()), maxsplit=1)[0]
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
+def _summary_key(line: str) -> str:
+    return re.sub(r"<[^>]+>", "", line).removeprefix("class ").lower()
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+_FORWARD_REF = re.compile(r"ForwardRef\('([^']*)'\)")
+_QUOTED_ANNOTATION = re.compile(r"""(?<=: )["']+([^"'=,()]*)["']+|(?<=-> )["']+([^"'=,()]*)["']+""")
 
 
 def _signature(obj: Any) -> str:
+    """The signature as Python prints it, without the noise of postponed annotations."""
     try:
-        return str(inspect.signature(obj))
+        text = str(inspect.signature(obj))
     except (TypeError, ValueError):
         return "(...)"
+    text = _FORWARD_REF.sub(r"\1", text).replace("typing.", "").replace("collections.abc.", "")
+    text = _ADDRESS.sub("", text.replace("NoneType", "None"))  # `<object object at 0x7f…>`: a build-to-build change
+    return _QUOTED_ANNOTATION.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+def _short_signature(obj: Any, kind: str) -> str:
+    """Parameter names only (`(targets, remote, jobs, …)`); the bound first parameter of a method left out."""
+    if kind == "property":
+        return ""
+    try:
+        parameters = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return "(…)"
+    if kind in ("method", "classmethod") and parameters:
+        parameters = parameters[1:]
+    names = [("*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else "") + p.name
+             for p in parameters if not p.name.startswith("_")]
+    shown = names[:SUMMARY_PARAMS] + (["…"] if len(names) > SUMMARY_PARAMS else [])
+    return f"({', '.join(shown)})"
 
 
 def _first(obj: Any) -> str:
@@ -196,26 +348,77 @@ def _pre(text: str) -> str:
 # ---------------------------------------------------------------- command line
 
 
-def _render_cli(site: _Site, options: RenderOptions) -> bool:
+def _cli_parser(options: RenderOptions) -> argparse.ArgumentParser | None:
+    if not options.cli_parser:
+        return None
     module_name, _, attr = options.cli_parser.partition(":")
     try:
-        parser = getattr(importlib.import_module(module_name), attr)()
+        return getattr(importlib.import_module(module_name), attr)()
     except Exception as exc:  # noqa: BLE001 - the CLI pages are a bonus; the API pages still build
         log.warning("no command-line pages: cannot build the %s parser: %s", options.cli_program, exc)
-        return False
+        return None
+
+
+def _commands(parser: argparse.ArgumentParser, options: RenderOptions) -> list[tuple[str, argparse.ArgumentParser]]:
     commands = _unique_commands(parser)
-    if options.max_commands:
-        commands = commands[: options.max_commands]
+    return commands[: options.max_commands] if options.max_commands else commands
+
+
+def _api_of_commands(commands, options: RenderOptions) -> dict[str, list[tuple[str, str]]]:
+    """Python API -> the commands whose implementation calls it (read from the command classes' source)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    program = options.cli_program
+    for name, sub in commands:
+        for words, parser in [(name, sub), *((f"{name} {c}", p) for c, p in _unique_commands(sub))]:
+            for api in _api_calls(parser, options.cli_api):
+                out.setdefault(api, []).append((f"{program} {words}", _description(parser)))
+    return out
+
+
+def _api_calls(parser: argparse.ArgumentParser, receivers: dict[str, str]) -> list[str]:
+    """`self.repo.push(...)` in the command's class, with `self.repo` -> `dvc.repo.Repo`: `dvc.repo.Repo.push`."""
+    implementation = parser._defaults.get("func")  # argparse keeps set_defaults() here
+    if not receivers or not inspect.isclass(implementation):
+        return []
+    try:
+        source = inspect.getsource(implementation)
+    except (OSError, TypeError):
+        return []
+    found = []
+    for receiver, cls in receivers.items():
+        for method in re.findall(rf"(?<![\w.]){re.escape(receiver)}\.([A-Za-z]\w*)\s*\(", source):
+            found.append(f"{cls}.{method}")
+    return list(dict.fromkeys(found))
+
+
+def _render_cli(site: _Site, options: RenderOptions, commands) -> None:
     program = options.cli_program
     items = "".join(f'<li><a href="{name}.html">{program} {name}</a> — {html.escape(p.description or "")[:160]}'
                     f"</li>" for name, p in commands)
     site.write("cli/index.html", f"{program} commands", f"<h1>{program} commands</h1><ul>{items}</ul>")
     for name, sub in commands:
-        parts = [f"<h1>{program} {name}</h1>", _summary(sub), _pre(_help(sub))]
+        parts = [f"<h1>{program} {name}</h1>", _summary(sub), _python_api(sub, options), _pre(_help(sub))]
         for child_name, child in _unique_commands(sub):
-            parts += [f"<h2>{program} {name} {child_name}</h2>", _summary(child), _pre(_help(child))]
+            parts += [f"<h2>{program} {name} {child_name}</h2>", _summary(child), _python_api(child, options),
+                      _pre(_help(child))]
         site.write(f"cli/{name}.html", f"{program} {name} — command", "\n".join(parts))
-    return True
+
+
+def _python_api(parser: argparse.ArgumentParser, options: RenderOptions) -> str:
+    calls = _api_calls(parser, options.cli_api)
+    if not calls:
+        return ""
+    named = ", ".join(f"<code>{html.escape(c + _short_signature(_resolve(c), 'method'))}</code>" for c in calls)
+    return f"<p>Python API: {named}</p>"
+
+
+def _resolve(qualified: str) -> Any:
+    module_name, _, rest = qualified.rpartition(".")
+    owner_module, _, owner = module_name.rpartition(".")
+    try:
+        return getattr(getattr(importlib.import_module(owner_module), owner), rest)
+    except (ImportError, AttributeError, ValueError):
+        return None
 
 
 def _unique_commands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
@@ -230,9 +433,13 @@ def _unique_commands(parser: argparse.ArgumentParser) -> list[tuple[str, argpars
     return out
 
 
+def _description(parser: argparse.ArgumentParser) -> str:
+    return _ANSI.sub("", parser.description or "").split("Documentation:")[0].strip()
+
+
 def _summary(parser: argparse.ArgumentParser) -> str:
     """The command's description first: what it does leads the chunk, ahead of the option list."""
-    text = _ANSI.sub("", parser.description or "").split("Documentation:")[0].strip()
+    text = _description(parser)
     return f"<p>{html.escape(text)}</p>" if text else ""
 
 

@@ -9,6 +9,9 @@ component's store -> Docs-X. They differ in how Docs-Y (the target component's d
                                      answers are searched top-k in Y's store;
 - `oracle-docs`     (upper bound)    the Y chunks documenting the symbols the reference solution uses.
 
+Options (`docs-search+hybrid`, see `_options`) change how the stores are searched (`hybrid`, `rerank`), what Code-X
+is searched as (`focus`, `rewrite`) or which stores are used (`summarised`); with none, a strategy is the study's.
+
 Adding one: subclass `Strategy`, implement `retrieve_target(task, docs_x)`, and decorate it with `@strategy("name")`.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC
+from collections.abc import Iterable
 from typing import ClassVar
 
 from benchmark.errors import AdaptbenchError
@@ -23,9 +27,10 @@ from benchmark.prompts import COMPONENT_NAMES
 from benchmark.registry import Registry
 from benchmark.types import Category, Component, Task
 
-from ._chunking import CHUNK_SIZE
-from ._corpus import Corpus, as_document, get_corpus, load_spec
+from ._corpus import BuildOptions, Corpus, as_document, get_corpus, load_spec
 from ._llm import LLMSpec, ask, render, resolve_llm
+from ._options import parse_retrieval
+from ._queries import code_windows, focused_code, focused_queries, rerank, rewritten_queries
 from ._symbols import Symbol, used_symbols
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_K = 3
 LLM_SEARCH_TOKENS = 160
 LLM_DOCS_SEARCH_TOKENS = 80
+RERANK_POOL = 3  # a reranked search reads RERANK_POOL * k candidates
 Docs = list[dict]
 
 
@@ -41,25 +47,68 @@ class Strategy(ABC):
 
     uses_llm: ClassVar[bool] = False
 
-    def __init__(self, k: int = DEFAULT_K, model: LLMSpec = None):
+    def __init__(self, k: int = DEFAULT_K, model: LLMSpec = None, options: Iterable[str] = ()):
         if k < 1:
             raise AdaptbenchError(f"k must be at least 1 (got {k})", "pass -k 1 or more")
-        self.k, self.model = k, model
+        self.k, self.model, self.options = k, model, frozenset(options)
 
     @property
     def llm(self):
         return resolve_llm(self.model)
+
+    @property
+    def method(self) -> str:
+        return "hybrid" if "hybrid" in self.options else "dense"
 
     def retrieve(self, task: Task) -> tuple[Docs, Docs]:
         docs_x = self.retrieve_source(task)
         return docs_x, self.retrieve_target(task, docs_x)
 
     def retrieve_source(self, task: Task) -> Docs:
-        """Docs-X: top-k of Code-X (in windows the embedder can read whole) in X's store."""
-        return source_corpus(task).search(code_windows(task.input_code()), self.k)
+        """Docs-X: top-k of Code-X in X's store (Code-X as windows, or as the options make it)."""
+        return self.search(self.source_corpus(task), self.source_queries(task), task, "source")
 
     def retrieve_target(self, task: Task, docs_x: Docs) -> Docs:
         raise NotImplementedError
+
+    # -------------------------------------------------------- what the options change
+    def source_queries(self, task: Task) -> list[str]:
+        code = task.input_code()
+        queries = []
+        if "focus" in self.options:
+            queries = focused_queries(code, _roots(task, source=True))
+        elif "rewrite" in self.options:
+            queries = rewritten_queries(self.llm, task, code, names(task)["source_name"])
+        if not queries and self.options & {"focus", "rewrite"}:
+            log.warning("%s: no query from %s; searching Code-X windows", task.id, "+".join(sorted(self.options)))
+        return queries or code_windows(code)
+
+    def search(self, corpus: Corpus, queries: list[str], task: Task, stage: str) -> Docs:
+        """Top-k of `queries` in `corpus`; with `rerank`, the LLM's k best of RERANK_POOL * k candidates."""
+        search = corpus.search_overview if stage == "target" and "overview" in self.options else corpus.search
+        if "rerank" not in self.options:
+            return search(queries, self.k, self.method)
+        candidates = search(queries, RERANK_POOL * self.k, self.method)
+        return rerank(self.llm, task, candidates, self.k, self._rerank_context(task, stage))
+
+    def _rerank_context(self, task: Task, stage: str) -> dict:
+        labels = names(task)
+        library = labels["source_name"] if stage == "source" else labels["target_name"]
+        goal = (f"Pick the {library} documentation that explains what this code does." if stage == "source" else
+                f"Pick the {library} documentation needed to write this code with {library}.")
+        return {"goal": goal, "library_name": library, "code": focused_code(task.input_code(),
+                                                                             _roots(task, source=True)), **labels}
+
+    def corpus(self, component: str) -> Corpus:
+        if "summarised" not in self.options:
+            return get_corpus(component)
+        return get_corpus(component, BuildOptions(summarise=True, model=self.model))
+
+    def source_corpus(self, task: Task) -> Corpus:
+        return self.corpus(_components(task)[0].value)
+
+    def target_corpus(self, task: Task) -> Corpus:
+        return self.corpus(_components(task)[1].value)
 
 
 STRATEGIES: Registry[Strategy] = Registry("retrieval strategy", Strategy)
@@ -70,7 +119,9 @@ def strategy(name: str):
 
 
 def get_strategy(name: str, k: int = DEFAULT_K, model: LLMSpec = None) -> Strategy:
-    return STRATEGIES.get(name)(k=k, model=model)
+    """A strategy by its retrieval name: `docs-search`, or with options, `docs-search+hybrid+focus`."""
+    spec = parse_retrieval(name)
+    return STRATEGIES.get(spec.strategy)(k=k, model=model, options=spec.options)
 
 
 # ---------------------------------------------------------------- helpers
@@ -83,20 +134,16 @@ def _components(task: Task) -> tuple[Component, Component]:
     return task.source_component, task.component
 
 
+def _roots(task: Task, source: bool) -> list[str]:
+    return load_spec(_components(task)[0 if source else 1].value).import_roots
+
+
 def source_corpus(task: Task) -> Corpus:
     return get_corpus(_components(task)[0].value)
 
 
 def target_corpus(task: Task) -> Corpus:
     return get_corpus(_components(task)[1].value)
-
-
-def code_windows(code: str) -> list[str]:
-    """Code-X split along Python structure into windows of about one chunk each."""
-    from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
-
-    splitter = RecursiveCharacterTextSplitter.from_language(Language.PYTHON, chunk_size=CHUNK_SIZE, chunk_overlap=0)
-    return [w for w in splitter.split_text(code) if w.strip()]
 
 
 def names(task: Task) -> dict[str, str]:
@@ -116,7 +163,7 @@ class NoRetrieval(Strategy):
 @strategy("docs-search")
 class DocsSearch(Strategy):
     def retrieve_target(self, task: Task, docs_x: Docs) -> Docs:
-        return target_corpus(task).search([d["text"] for d in docs_x], self.k)
+        return self.search(self.target_corpus(task), [d["text"] for d in docs_x], task, "target")
 
 
 @strategy("llm-search")
@@ -148,7 +195,7 @@ class LLMDocsSearch(Strategy):
             log.warning("%s: the LLM named no %s functionality; searching with Docs-X instead", task.id,
                         labels["target_name"])
             queries = [d["text"] for d in docs_x]
-        return target_corpus(task).search(queries, self.k)
+        return self.search(self.target_corpus(task), queries, task, "target")
 
 
 @strategy("oracle-docs")
@@ -156,7 +203,7 @@ class OracleDocs(Strategy):
     """Not a method of the study: an upper bound on what retrieval can give the prompt."""
 
     def retrieve_target(self, task: Task, docs_x: Docs) -> Docs:
-        return oracle_documents(target_corpus(task), target_symbols(task))
+        return oracle_documents(self.target_corpus(task), target_symbols(task))
 
 
 # ---------------------------------------------------------------- symbols and the oracle
@@ -196,12 +243,14 @@ def oracle_documents(corpus: Corpus, symbols: list[Symbol]) -> Docs:
 
 
 def _best_chunk(chunks: list[dict], symbol: Symbol) -> tuple[int, float] | None:
+    """The chunk whose heading is the symbol's own entry, else one whose heading names it, else one mentioning
+    it; the shortest of equals."""
     best, best_rank = None, None
     for position, chunk in enumerate(chunks):
         text = chunk.get("raw") or chunk["text"]
         if not symbol.mentioned_in(text):
             continue
-        rank = (symbol.defined_in(text), -len(text))
+        rank = (symbol.defined_in(text), symbol.entry_of(text), -len(text))
         if best_rank is None or rank > best_rank:
             best, best_rank = (position, 1.0 if rank[0] else 0.5), rank
     return best

@@ -1,8 +1,9 @@
 """Which API symbols of a library a script uses, read from its AST (no execution).
 
 Found: imports from the library (`from dvc.repo import Repo` -> `dvc.repo.Repo`); attribute chains rooted at an
-imported name or at a variable known to hold an instance of one of its classes (`repo = Repo(".")`,
-`dvc: DvcRepo`, `with Repo(...) as r`) -> `dvc.repo.Repo.add`, `dvc.repo.Repo.config.edit`; and command lines of
+imported name or at a variable known to hold one of its objects (`repo = Repo(".")`, `dvc: DvcRepo`,
+`run = wandb.init()`, `with Repo(...) as r`; scope by scope, see `_pyapi`) -> `dvc.repo.Repo.add`,
+`dvc.repo.Repo.config.edit`, `wandb.Run.log`; and command lines of
 the library's program run through `subprocess` (`subprocess.run(["dvc", "add", path])`, also through a small
 wrapper such as `def dvc(*args): subprocess.run(["dvc", *args])` called as `dvc("remote", "add", ...)`) ->
 `dvc add`, `dvc remote add`.
@@ -19,6 +20,8 @@ import shlex
 from dataclasses import dataclass
 
 from benchmark.pyparse import parse_python
+
+from ._pyapi import python_symbols
 
 SUBPROCESS_CALLS = {"run", "call", "check_call", "check_output", "Popen"}
 
@@ -41,117 +44,20 @@ class Symbol:
     def mentioned_in(self, text: str) -> bool:
         return bool(self.pattern().search(text))
 
+    def entry_of(self, text: str) -> bool:
+        """The text is the symbol's own entry: its first line is a heading naming it right before a signature, a
+        space or the end (`### dvc.repo.Repo.push(...)`, `# dvc push`), not a member of it (`Repo.push_all`)."""
+        first = text.lstrip().split("\n", 1)[0]
+        if not first.startswith("#"):
+            return False
+        tail = re.escape(self.tail) if self.kind == "python" else r"\s+".join(map(re.escape, self.name.split()))
+        return bool(re.search(rf"(?<![\w-]){tail}(?:\(|\s|$)", first, re.IGNORECASE))
+
     def defined_in(self, text: str) -> bool:
         """The text documents it: a heading (`# ...`) or a `usage:` line names it."""
         pattern = self.pattern()
         return any(pattern.search(line) for line in text.splitlines()
                    if line.lstrip().startswith(("#", "usage:")))
-
-
-def _under(name: str, roots: list[str]) -> bool:
-    return any(name == r or name.startswith(r + ".") for r in roots)
-
-
-class _Analyser(ast.NodeVisitor):
-    def __init__(self, roots: list[str]):
-        self.roots = roots
-        self.names: dict[str, str] = {}  # local name -> qualified module/class/function
-        self.instances: dict[str, str] = {}  # variable -> qualified class of the object it holds
-        self.found: set[str] = set()
-
-    # -------------------------------------------------------- bindings
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            if alias.asname:
-                self.names[alias.asname] = alias.name
-            else:
-                top = alias.name.split(".")[0]
-                self.names[top] = top
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        for alias in node.names:
-            if node.module and alias.name != "*":
-                qualified = f"{node.module}.{alias.name}"
-                self.names[alias.asname or alias.name] = qualified
-                if _under(qualified, self.roots):
-                    self.found.add(qualified)
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        kind = self.instance_of(node.value)
-        for target in node.targets:
-            if kind and isinstance(target, ast.Name):
-                self.instances[target.id] = kind
-        self.generic_visit(node)
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        self._annotate(node.target, node.annotation)
-        self.generic_visit(node)
-
-    def visit_arg(self, node: ast.arg) -> None:
-        if node.annotation is not None:
-            self._annotate(ast.Name(id=node.arg), node.annotation)
-        self.generic_visit(node)
-
-    def visit_withitem(self, node: ast.withitem) -> None:
-        kind = self.instance_of(node.context_expr)
-        if kind and isinstance(node.optional_vars, ast.Name):
-            self.instances[node.optional_vars.id] = kind
-        self.generic_visit(node)
-
-    def _annotate(self, target: ast.AST, annotation: ast.AST) -> None:
-        kind = self.qualify(annotation)
-        if kind and isinstance(target, ast.Name) and _under(kind, self.roots):
-            self.instances[target.id] = kind
-
-    def instance_of(self, value: ast.AST) -> str | None:
-        """The library class whose instance `value` yields: `Repo(...)` or a constructor-like `Repo.init(...)`."""
-        if isinstance(value, ast.IfExp):
-            return self.instance_of(value.body) or self.instance_of(value.orelse)
-        if not isinstance(value, ast.Call):
-            return None
-        called = self.qualify(value.func)
-        if not called or not _under(called, self.roots) or _root_name(value.func) in self.instances:
-            return None  # a method of an object we hold returns something we cannot type statically
-        parts = called.split(".")
-        if parts[-1][:1].isupper():
-            return called
-        if len(parts) > 1 and parts[-2][:1].isupper():
-            return ".".join(parts[:-1])
-        return None
-
-    # -------------------------------------------------------- uses
-    def qualify(self, node: ast.AST) -> str | None:
-        """`a.b.c` with `a` an imported name or a known instance -> its qualified dotted name."""
-        attrs = []
-        while isinstance(node, ast.Attribute):
-            attrs.append(node.attr)
-            node = node.value
-        if not isinstance(node, ast.Name):
-            return None
-        base = self.instances.get(node.id) or self.names.get(node.id)
-        return ".".join([base, *reversed(attrs)]) if base else None
-
-
-def _root_name(node: ast.AST) -> str | None:
-    while isinstance(node, ast.Attribute):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _maximal_chains(tree: ast.AST) -> list[ast.Attribute]:
-    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and id(node) not in inner]
-
-
-def python_symbols(code: str, roots: list[str]) -> set[str]:
-    tree = parse_python(code)
-    analyser = _Analyser(roots)
-    analyser.visit(tree)  # bindings first (a flat scope: names are rarely reused in a task script)
-    for node in _maximal_chains(tree):
-        name = analyser.qualify(node)
-        if name and _under(name, roots):
-            analyser.found.add(name)
-    return analyser.found
 
 
 # ---------------------------------------------------------------- command lines

@@ -361,10 +361,10 @@ def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, pre
 
 def _check_retrievals(retrievals) -> None:
     if any(r != "none" for r in retrievals):
-        from retrieval import STRATEGIES
+        from retrieval import check_retrieval
 
         for name in retrievals:
-            STRATEGIES.get(name)  # an unknown name fails here, before any model call
+            check_retrieval(name)  # an unknown strategy or option fails here, before any model call
 
 
 def _print_summary(records, spec, stats, run_dir) -> None:

@@ -25,13 +25,30 @@ def test_retrieve_json(capsys, use_corpus_cache):
     assert all(set(d) == {"title", "text", "source", "score"} for d in docs["docs_target"])
 
 
-def test_retrieval_eval_prints_coverage_per_strategy(capsys, use_corpus_cache):
+def test_retrieval_eval_prints_and_writes_the_table(capsys, use_corpus_cache, tmp_path):
     # only the gitpython->dvc tasks: the others would build the mlflow and wandb corpora (minutes)
+    out_file = tmp_path / "eval.md"
     code, out, _ = run(capsys, "retrieval-eval", "--tasks", "dvc-from-gitpython-dataset,dvc-from-gitpython-data-and-model",
-                       "--strategies", "none,oracle-docs", "-k", "2")
+                       "--strategies", "none,docs-search,oracle-docs", "--options", "hybrid", "-k", "1,2",
+                       "--out", str(out_file))
     assert code == 0
-    assert "mean coverage@2 oracle-docs      100%" in out and "mean coverage@2 none             0%" in out
+    table = out_file.read_text()
+    assert table in out and "| retrieval | coverage@1 | coverage@2 | recall@2 | first relevant (of 2) |" in table
+    assert "| `oracle-docs` | 100% | 100% | 100% | 1.0 (2/2 found) |" in table
+    assert "| `none` | 0% | 0% | 0% | 3.0 (0/2 found) |" in table
+    assert "| `docs-search+hybrid` |" in table and "option hybrid: every store search fuses BM25" in table
+    rows = json.loads(out_file.with_suffix(".json").read_text())["rows"]
+    assert len(rows) == 2 * 4 * 2  # tasks x retrievals x k
     assert "dvc-from-gitpython-dataset" in out and "dvc-from-gitpython-data-and-model" in out
+
+
+def test_retrieval_options_reach_the_retrieve_command(capsys, use_corpus_cache):
+    code, out, _ = run(capsys, "retrieve", "--task", "dvc-from-gitpython-dataset", "--strategy",
+                       "docs-search+focus+hybrid", "-k", "2", "--json")
+    docs = json.loads(out)
+    assert code == 0 and len(docs["docs_source"]) == 2 and len(docs["docs_target"]) == 2
+    code, _, err = run(capsys, "retrieve", "--task", "dvc-from-gitpython-dataset", "--strategy", "docs-search+bm25")
+    assert code == 2 and "unknown retrieval option 'bm25'" in err
 
 
 def test_unknown_strategy_is_a_one_line_error(capsys):

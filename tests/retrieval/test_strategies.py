@@ -78,7 +78,7 @@ def test_oracle_docs_covers_every_symbol_the_reference_uses(use_corpus_cache, ta
 
 
 def test_retrieval_eval_rows(use_corpus_cache, tasks, mock):
-    rows = retrieval_eval(tasks.values(), ["none", "oracle-docs", "llm-search"], k=2, model=mock)
+    rows = retrieval_eval(tasks.values(), ["none", "oracle-docs", "llm-search"], ks=2, model=mock)
     assert len(rows) == 6
     by = {(r["task"], r["strategy"]): r for r in rows}
     assert by[("dvc-from-gitpython-dataset", "none")]["coverage"] == 0.0

@@ -78,3 +78,82 @@ def test_coverage_on_a_hand_made_example():
     assert coverage([], docs) is None
     docs.append({"title": "Config", "text": "dvc.config.Config.edit(level=None)", "source": "w"})
     assert coverage(symbols, docs) == pytest.approx(3 / 4)
+
+
+# ---------------------------------------------------------------- values returned by calls, scopes (issue 16, gap 6)
+
+
+def test_values_returned_by_library_calls_are_followed():
+    code = '''
+import wandb
+import mlflow
+from git import Repo
+
+run = wandb.init(project="p")
+run.log({"loss": 1.0}, step=1)
+run.summary["best"] = 0.5
+config = run.config
+config.lr                                   # a key the config answers at run time: not an API name
+with mlflow.start_run() as active:
+    active.info.run_id
+repo = Repo.init(".")
+repo.remote("origin").push().raise_if_error()   # through a call in the middle of a chain
+branch = repo.active_branch                 # a property whose annotation names a class
+branch.checkout()
+'''
+    assert names(used_symbols(code, ["wandb"])) == ["wandb.Run.config", "wandb.Run.log", "wandb.Run.summary",
+                                                   "wandb.init"]
+    assert names(used_symbols(code, ["mlflow"])) == ["mlflow.ActiveRun.info.run_id", "mlflow.start_run"]
+    assert {"git.Repo.init", "git.Repo.remote", "git.Remote.push", "git.Head.checkout",
+            "git.Repo.active_branch"} <= set(names(used_symbols(code, ["git"])))
+
+
+def test_names_are_resolved_scope_by_scope():
+    code = '''
+import dvc.api
+from dvc.repo import Repo as DvcRepo
+from git import Repo
+
+
+def open_repositories() -> tuple[Repo, DvcRepo]:
+    dvc = DvcRepo.init(".")                 # a local name: the module `dvc` stays visible elsewhere
+    dvc.config.edit()
+    return Repo("."), dvc
+
+
+def unannotated():
+    return DvcRepo(".")
+
+
+def read():
+    return dvc.api.read("data.csv")
+
+
+def shadowed(dvc):
+    dvc.api.read("x")                       # a parameter of unknown type hides the module: no symbol
+
+
+def main():
+    repo, dvc = open_repositories()         # the annotation of the script's own function
+    dvc.push()
+    unannotated().checkout()                # what its return statement gives
+    repo.index.commit("m")
+'''
+    assert names(used_symbols(code, ["dvc"])) == ["dvc.api.read", "dvc.repo.Repo", "dvc.repo.Repo.checkout",
+                                                 "dvc.repo.Repo.config.edit", "dvc.repo.Repo.init",
+                                                 "dvc.repo.Repo.push"]
+    assert "git.Repo.index.commit" in names(used_symbols(code, ["git"]))
+
+
+def test_a_library_that_is_not_installed_falls_back_to_the_names_shape():
+    code = "import nolib_here\nclient = nolib_here.Client.connect('x')\nclient.send(1)\nnolib_here.util()\n"
+    assert names(used_symbols(code, ["nolib_here"])) == ["nolib_here.Client.connect", "nolib_here.Client.send",
+                                                        "nolib_here.util"]
+
+
+def test_translation_references_name_what_their_run_objects_do():
+    tasks = {t.id: t for t in load_tasks(["wandb-from-mlflow-kmeans-sweep", "dvc-from-gitpython-revision"])}
+    wandb_symbols = names(target_symbols(tasks["wandb-from-mlflow-kmeans-sweep"]))
+    assert {"wandb.init", "wandb.Run.log", "wandb.Run.log_artifact", "wandb.Run.summary.update"} <= set(wandb_symbols)
+    revision = names(target_symbols(tasks["dvc-from-gitpython-revision"]))
+    assert "dvc.api.read" in revision and "dvc.repo.Repo.api.read" not in revision
