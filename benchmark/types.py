@@ -143,6 +143,8 @@ class RuntimeConfig(Record):
     max_retries: int = 5
     timeout_scale: float = 1.0
     progress: bool = True
+    executor: str = "local"  # where executions run: local | ray (benchmark/executors)
+    ray_address: str | None = None  # ray: None starts Ray here; auto or ray://host:port joins a cluster
 
 
 class Usage(Record):
@@ -183,6 +185,7 @@ class ExecutionResult(Record):
     isolation: str  # bwrap | unshare | plain
     protections: tuple[str, ...] = ()  # what was active (sandbox.layers.PROTECTIONS); empty in older records
     workdir: Path
+    node: str | None = None  # the Ray node that ran it (ray executor); None: this machine
 
 
 class Status(str, Enum):

@@ -25,6 +25,7 @@ class Stat(NamedTuple):
     ppid: int
     start: int
     zombie: bool
+    threads: int = 1  # tasks, as RLIMIT_NPROC counts them
 
 
 def read_stat(pid: int) -> Stat | None:
@@ -35,7 +36,7 @@ def read_stat(pid: int) -> Stat | None:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after its last ')'
     fields = raw[raw.rfind(b")") + 2:].split()
-    return Stat(ppid=int(fields[1]), start=int(fields[19]), zombie=fields[0] == b"Z")
+    return Stat(ppid=int(fields[1]), start=int(fields[19]), zombie=fields[0] == b"Z", threads=int(fields[17]))
 
 
 def snapshot() -> dict[int, Stat]:
@@ -61,6 +62,27 @@ def descendants(root: int, table: dict[int, Stat] | None = None) -> set[Proc]:
         pid = todo.pop()
         found.add(Proc(pid, table[pid].start))
         todo.extend(children.get(pid, ()))
+    return found
+
+
+def task_count(procs: Iterable[Proc], table: dict[int, Stat]) -> int:
+    """Threads included: the kernel's process cap counts every task."""
+    return sum(table[p.pid].threads for p in procs if p.pid in table and not table[p.pid].zombie)
+
+
+def owned_by(uid: int) -> set[Proc]:
+    """Living processes whose real uid is `uid`."""
+    found = set()
+    for pid, stat in snapshot().items():
+        if stat.zombie:
+            continue
+        try:
+            with open(f"/proc/{pid}/status", "rb") as fh:
+                uid_line = next(line for line in fh if line.startswith(b"Uid:"))
+        except (OSError, StopIteration):
+            continue
+        if int(uid_line.split()[1]) == uid:
+            found.add(Proc(pid, stat.start))
     return found
 
 

@@ -19,6 +19,7 @@ def build_env(workdir: Path, threads: int = 2) -> dict[str, str]:
     env.update({
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
+        "USER": "sandbox", "LOGNAME": "sandbox",  # the account the sandbox's /etc/passwd gives the script
         "TMPDIR": str(w / ".tmp"),
         "XDG_CACHE_HOME": str(home / ".cache"),
         "XDG_CONFIG_HOME": str(home / ".config"),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import errno
+import shutil
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -123,6 +126,28 @@ def test_a_sandbox_that_cannot_start_is_a_harness_error(layer, workdir, monkeypa
     if layer == "plain":
         pytest.skip("the plain layer builds no sandbox that could fail to start")
     real_plan = _mounts.plan
-    monkeypatch.setattr(_mounts, "plan", lambda wd: [*real_plan(wd), _mounts.Mount("rw", "/nonexistent-ab", "/x")])
+    monkeypatch.setattr(_mounts, "plan",
+                        lambda wd, owner: [*real_plan(wd, owner), _mounts.Mount("rw", "/nonexistent-ab", "/x")])
     with pytest.raises(SandboxError, match="could not start"):
         run_script(workdir, "print('never runs')")
+
+
+def test_plain_hands_over_a_uid_only_where_an_unprivileged_user_can_reach_everything(monkeypatch):
+    open_root = Path(tempfile.mkdtemp(prefix="ab-reach-"))  # in /tmp: walkable by anyone (pytest's tmp is not)
+    try:
+        venv, work = open_root / "venv", open_root / "work"
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python").touch()
+        work.mkdir()
+        for d in (open_root, venv, venv / "bin", work):
+            d.chmod(0o755)
+        monkeypatch.setattr(layers.sys, "executable", str(venv / "bin" / "python"))
+        monkeypatch.setattr(layers._mounts, "interpreter_dirs", lambda: [str(venv)])
+        assert layers._reachable_by_anyone(work)
+        open_root.chmod(0o750)
+        assert not layers._reachable_by_anyone(work)
+        open_root.chmod(0o755)
+        venv.chmod(0o711)  # walkable but not readable: the interpreter's files could not be listed
+        assert not layers._reachable_by_anyone(work)
+    finally:
+        shutil.rmtree(open_root)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -16,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from benchmark.types import ExecutionResult, Limits
-from sandbox.environment import build_env
-from sandbox.executor import TOKEN_VAR, execute
+from sandbox import _identity, layers
+from sandbox.environment import build_env, make_dirs
+from sandbox.executor import MAX_PROCESSES, TOKEN_VAR, execute
+from sandbox.grading import classify_crash
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = Limits(timeout_s=20, memory_mb=1024, file_size_mb=16)
@@ -87,9 +92,12 @@ def test_host_secrets_are_invisible_even_through_proc(layer, workdir, monkeypatc
         holder.wait()
     assert not seen["in_environ"]
     assert seen["readable"] >= 1, "the scan read no /proc/<pid>/environ at all: it proves nothing"
-    if layer == "plain":
+    if layer == "plain" and os.geteuid() != 0:
+        # control: no PID namespace, and the script has the harness's uid and (no) capabilities
         assert seen["leaks"], "plain has no PID namespace: the scan should see the host process"
     else:
+        # in a PID namespace host processes are invisible; under plain as root the script has no capability
+        # (or a uid of its own), so the kernel denies it a full-capability root process's environment
         assert seen["leaks"] == []
 
 
@@ -263,3 +271,228 @@ def test_every_descendant_dies_including_setsid_grandchild(layer, workdir, then)
     assert_daemon_dead(workdir / "heartbeat", marker)
     follow_up = run_script(workdir, "print('still here')")
     assert follow_up.exit_code == 0 and "still here" in follow_up.stdout_tail
+
+
+# ---------------------------------------------------------------- not root, a process cap, a work dir handed back
+
+UID_PROBE = """
+    import getpass, json, os, pwd, resource
+    try:
+        account = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # plain: the host's accounts, where a sandbox uid has none
+        account = None
+    print(json.dumps({"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
+                      "user": getpass.getuser(), "account": account,
+                      "nproc": resource.getrlimit(resource.RLIMIT_NPROC)}))
+"""
+
+
+def test_script_is_not_root_and_has_an_account_of_its_own(layer, workdir):
+    result = run_script(workdir, UID_PROBE)
+    seen = last_json(result)
+    if layers.NON_ROOT not in result.protections:  # plain under a root harness that cannot hand over a uid
+        assert layer == "plain" and os.geteuid() == 0 and seen["uid"] == 0, (seen, result.protections)
+        return
+    assert seen["uid"] != 0 and seen["euid"] != 0, seen
+    assert seen["groups"] in ([], [seen["gid"]]), "supplementary groups survived: " + str(seen["groups"])
+    if layer != "plain":
+        assert seen["user"] == seen["account"] == "sandbox"
+    if os.geteuid() == 0:
+        assert seen["uid"] in _identity.uid_range() and layers.DEDICATED_UID in result.protections
+    else:
+        assert seen["uid"] == os.getuid()
+    if layers.PROCESS_CAP in result.protections:
+        assert seen["nproc"] == [MAX_PROCESSES, MAX_PROCESSES]
+
+
+def test_protections_recorded_match_the_layer(layer, workdir):
+    result = run_script(workdir, "pass")
+    recorded = set(result.protections)
+    assert recorded <= set(layers.PROTECTIONS), recorded - set(layers.PROTECTIONS)
+    assert {layers.RLIMITS, layers.WATCHDOG, layers.NO_NEW_PRIVS} <= recorded
+    namespaces = set(layers.NAMESPACES)
+    assert namespaces <= recorded if layer != "plain" else not namespaces & recorded
+    if layer != "plain":
+        assert {layers.NON_ROOT, layers.PROCESS_CAP, layers.NO_CAPS} <= recorded
+        assert (layers.DEDICATED_UID in recorded) == (os.geteuid() == 0)
+        assert (layers.USER_NS in recorded) == (os.geteuid() != 0)
+
+
+def test_host_sees_the_script_under_its_own_uid(layer, workdir):
+    """Sampled from outside: the script's process on the host has the uid it reports inside."""
+    marker = f"adaptbench-uid-{uuid.uuid4().hex}"
+    found: dict[str, str] = {}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set() and not found:
+            for pid in script_processes(marker):
+                with contextlib.suppress(OSError, StopIteration):
+                    found["Uid"] = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines()
+                                        if l.startswith("Uid:"))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = run_script(workdir, "import os, sys, time; time.sleep(1.5); print(os.getuid())", marker)
+    finally:
+        stop.set()
+        sampler.join()
+    inside = int(result.stdout_tail.split()[-1])
+    assert found, "the sampler never saw the script"
+    assert {int(u) for u in found["Uid"].split()[1:]} == {inside}
+    if layers.NON_ROOT in result.protections:
+        assert inside != 0
+
+
+def test_work_dir_is_the_scripts_during_the_run_and_the_harness_after(layer, workdir):
+    result = run_script(workdir, """
+        import json, os
+        os.makedirs("made/deep", exist_ok=True)
+        open("made/deep/file.txt", "w").write("x")
+        os.symlink("/etc/hostname", "made/link")
+        print(json.dumps({"owner": os.stat(".").st_uid, "me": os.getuid()}))
+    """)
+    seen = last_json(result)
+    assert seen["owner"] == seen["me"], "the script does not own its work dir"
+    for path in [workdir, *workdir.rglob("*")]:
+        assert os.lstat(path).st_uid == os.getuid(), f"{path} still belongs to uid {os.lstat(path).st_uid}"
+
+
+def test_links_planted_in_the_harness_folder_are_never_followed(layer, workdir, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("harness data")
+    run_script(workdir, """
+        import os, sys
+        os.symlink(sys.argv[1], ".adaptbench/probe7.stdout")
+        os.symlink(sys.argv[1], ".adaptbench/probe7.stderr")
+        os.symlink(os.path.dirname(sys.argv[1]), ".adaptbench/elsewhere")
+    """, str(victim))
+    assert not [p for p in (workdir / ".adaptbench").rglob("*") if p.is_symlink()]
+    (workdir / "p.py").write_text("print('probe output')")
+    result = execute([sys.executable, "p.py"], workdir, QUICK, label="probe7")
+    assert result.stdout_tail == "probe output\n"
+    assert victim.read_text() == "harness data"
+    assert not (workdir / ".adaptbench" / "probe7.stdout").is_symlink()
+
+
+FORK_BOMBS = {
+    "fork-and-retry": """
+        import os, sys
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+    """,
+    "fork-until-it-fails": """
+        import os, sys
+        while True:
+            os.fork()
+    """,
+}
+
+
+def script_processes(marker: str) -> list[int]:
+    """The script's own processes (`python script.py MARKER ...`), not the layer's launchers around it."""
+    found = []
+    for pid in marked_processes(marker):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if argv[1:3] == [b"script.py", marker.encode()]:
+                found.append(pid)
+    return found
+
+
+def tasks_of(marker: str) -> int:
+    total = 0
+    for pid in script_processes(marker):
+        with contextlib.suppress(OSError, StopIteration):
+            line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("Threads:"))
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.parametrize("bomb", sorted(FORK_BOMBS))
+def test_fork_bomb_is_held_at_the_process_cap_and_killed(layer, workdir, bomb):
+    if layers.PROCESS_CAP not in run_script(workdir, "pass").protections:
+        pytest.skip(f"no kernel process cap under {layer} here: only the watchdog would stop a real fork bomb, "
+                    "too late on a shared machine (test_many_processes_are_killed_as_processes covers it)")
+    marker = f"adaptbench-bomb-{uuid.uuid4().hex}"
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], tasks_of(marker))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = run_script(workdir, FORK_BOMBS[bomb], marker, limits=Limits(timeout_s=30, memory_mb=4096))
+    finally:
+        stop.set()
+        sampler.join()
+    assert not result.timed_out and result.exit_code != 0
+    if bomb == "fork-until-it-fails" and result.killed_reason is None:
+        # its first process can meet the cap, raise and exit before the watchdog's next look: then the PID
+        # namespace dies with it, which is just as final
+        assert "BlockingIOError: [Errno 11]" in result.stderr_tail, result.stderr_tail[-500:]
+    else:
+        assert result.killed_reason == "processes", (result.killed_reason, result.stderr_tail[-500:])
+    assert marked_processes(marker) == [], "bomb processes outlived the run"
+    if layers.PROCESS_CAP in result.protections:
+        assert 0 < peak[0] <= MAX_PROCESSES, f"{peak[0]} processes alive at the peak"
+    follow_up = run_script(workdir, "import os; print(os.fork() and 'parent' or 'child')")
+    assert follow_up.exit_code == 0 and "parent" in follow_up.stdout_tail
+
+
+def test_many_processes_are_killed_as_processes(layer, workdir):
+    """A bounded crowd of sleepers, over the cap: the kernel refuses the excess (where it caps), the watchdog
+    ends the run as "processes" on every layer, and the verdict says so."""
+    result = run_script(workdir, """
+        import os, sys, time
+        started = 0
+        for _ in range(int(sys.argv[1])):
+            try:
+                if os.fork() == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                started += 1
+            except BlockingIOError:
+                print("refused after", started, flush=True)
+                break
+        time.sleep(60)
+    """, str(MAX_PROCESSES + 40), limits=Limits(timeout_s=30, memory_mb=8192))
+    assert result.killed_reason == "processes" and not result.timed_out, (result.killed_reason, result.stdout_tail)
+    if layers.PROCESS_CAP in result.protections and "refused after" in result.stdout_tail:
+        assert int(result.stdout_tail.split()[-1]) < MAX_PROCESSES
+    category, reason = classify_crash(result)
+    assert category.value == "runtime_error" and "too many processes" in reason
+
+
+@pytest.fixture
+def short_workdir():
+    """A work dir with a short path: torch's file_system strategy puts a unix socket (at most 108 bytes of
+    path) under TMPDIR, which pytest's deep tmp_path would overflow (it would outside any sandbox, too)."""
+    root = Path(tempfile.mkdtemp(prefix="ab-"))
+    make_dirs(root)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow  # torch import and worker start-up, per layer
+def test_torch_dataloader_workers_share_memory_inside(layer, short_workdir):
+    """DataLoader workers hand batches back through shared memory (/dev/shm) and unix sockets."""
+    result = run_script(short_workdir, """
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+        torch.set_num_threads(1)
+        data = TensorDataset(torch.arange(64, dtype=torch.float32).reshape(32, 2))
+        for strategy in ("file_descriptor", "file_system"):
+            torch.multiprocessing.set_sharing_strategy(strategy)
+            total = sum(float(b[0].sum()) for b in DataLoader(data, batch_size=4, num_workers=2))
+            print(strategy, total)
+    """, limits=Limits(timeout_s=120, memory_mb=4096))
+    assert result.exit_code == 0, result.stderr_tail
+    assert result.stdout_tail.split() == ["file_descriptor", "2016.0", "file_system", "2016.0"]
