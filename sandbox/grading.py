@@ -27,7 +27,14 @@ from benchmark.types import (
 from .checkers import CHECKERS, CheckContext, Checker
 from .environment import build_env, make_dirs
 from .executor import execute
-from .probes import read_events, write_sitecustomize
+from .probes import (
+    EventLog,
+    has_legacy_log,
+    issue_key,
+    read_events,
+    seal_events,
+    write_sitecustomize,
+)
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 180.0
@@ -46,9 +53,10 @@ def grade(task: Task, code: str, workdir: Path, timeout_scale: float = 1.0) -> G
         return Graded(None, Verdict(status=Status.failed, category=FailureCategory.syntax_error,
                                     code="syntax_error", reason=syntax))
     checkers = instantiate_checkers(task)
-    prepare_workdir(task, code, Path(workdir), checkers)
+    key = prepare_workdir(task, code, Path(workdir), checkers)
     limits = task.limits.model_copy(update={"timeout_s": task.limits.timeout_s * timeout_scale})
-    execution = execute([sys.executable, task.entrypoint], Path(workdir), limits)
+    execution = execute([sys.executable, task.entrypoint], Path(workdir), limits, env=script_env(task, workdir))
+    seal_events(Path(workdir), key)  # every process of the run is dead now: nothing can alter the sealed log
     return Graded(execution, judge(task, execution, checkers, timeout_scale))
 
 
@@ -62,8 +70,11 @@ def judge(task: Task, execution: ExecutionResult, checkers: list[Checker] | None
         category, reason = classify_crash(execution)
         return Verdict(status=Status.failed, category=category, code=category.value, reason=reason)
     checkers = checkers if checkers is not None else instantiate_checkers(task)
-    ctx = CheckContext(task=task, workdir=execution.workdir, execution=execution,
-                       events=read_events(execution.workdir),
+    probe_log = read_events(execution.workdir)
+    unusable = _unusable_log(probe_log, execution.workdir)
+    if unusable is not None:
+        return unusable
+    ctx = CheckContext(task=task, workdir=execution.workdir, execution=execution, events=probe_log.events,
                        run_probe=_probe_runner(task, execution.workdir, timeout_scale))
     results = [run_checker(c, ctx) for c in checkers]
     failed = [r for r in results if not r.passed]
@@ -76,6 +87,27 @@ def judge(task: Task, execution: ExecutionResult, checkers: list[Checker] | None
                        reason=harness[0].reason, checks=tuple(results))
     return Verdict(status=Status.failed, category=FailureCategory.check_failed, code=failed[0].code,
                    reason=failed[0].reason, checks=tuple(results))
+
+
+def _unusable_log(events: EventLog, workdir: Path) -> Verdict | None:
+    """A verdict when the probes' log cannot be trusted: the script tampered with it, or it predates sealing."""
+    if events.tampered:
+        return Verdict(status=Status.failed, category=FailureCategory.check_failed, code="probe.events_tampered",
+                       reason=f"the harness's probe log was modified while the script ran ({events.tamper_summary()} "
+                              "record(s)): the script must not write to, copy or delete files under .adaptbench/")
+    if not events.sealed and has_legacy_log(workdir):
+        return Verdict(status=Status.error, category=FailureCategory.harness_error, code="harness_error",
+                       reason="this stored execution predates authenticated probe logs: run it again")
+    return None
+
+
+def script_env(task: Task, workdir: Path) -> dict[str, str]:
+    """The sandbox's environment plus the variables a task sets for its script (`env`, e.g. a smaller epoch count
+    for the trial runs of `adaptbench adapt`); none of them can replace a variable the sandbox sets."""
+    env = build_env(Path(workdir))
+    extra = getattr(task, "env", None) or {}
+    env.update({key: value for key, value in extra.items() if key not in env})
+    return env
 
 
 def instantiate_checkers(task: Task) -> list[Checker]:
@@ -95,7 +127,8 @@ def run_checker(checker: Checker, ctx: CheckContext) -> CheckResult:
                            reason=f"checker '{checker.name}' crashed: {exc!r}")
 
 
-def prepare_workdir(task: Task, code: str, workdir: Path, checkers: list[Checker]) -> None:
+def prepare_workdir(task: Task, code: str, workdir: Path, checkers: list[Checker]) -> bytes:
+    """A fresh work dir holding the fixtures, the candidate and the probes; returns the probe log's key."""
     if workdir.exists() and any(workdir.iterdir()):
         raise FileExistsError(f"work dir {workdir} is not empty: each execution needs a fresh one")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +140,12 @@ def prepare_workdir(task: Task, code: str, workdir: Path, checkers: list[Checker
     (workdir / task.entrypoint).write_text(code)
     make_dirs(workdir)
     write_sitecustomize(workdir, [(c.name, c.probe) for c in checkers if c.probe])
+    return issue_key(workdir)
+
+
+def needs_fresh_run(execution: ExecutionResult) -> bool:
+    """True for a stored execution whose probe log predates sealing: re-judging it would trust unsigned events."""
+    return execution.exit_code == 0 and has_legacy_log(execution.workdir)
 
 
 def _git_init(workdir: Path) -> None:
@@ -162,11 +201,13 @@ _API_PATTERNS = (
 def classify_crash(execution: ExecutionResult) -> tuple[FailureCategory, str]:
     err = execution.stderr_tail
     last = _last_error_line(err) or f"exited with code {execution.exit_code}"
+    if execution.killed_reason == "processes":
+        return FailureCategory.runtime_error, f"killed: too many processes at once, a fork bomb? ({last})"
     if execution.killed_reason == "memory" or "MemoryError" in err or execution.exit_code in (-9, 137):
         return FailureCategory.memory, f"killed: out of memory or over the memory limit ({last})"
-    if re.search(r"^(SyntaxError|IndentationError|TabError)", err, re.M):
+    if re.search(r"^(SyntaxError|IndentationError|TabError)", err, re.MULTILINE):
         return FailureCategory.syntax_error, last
-    if re.search(r"^ModuleNotFoundError", err, re.M):
+    if re.search(r"^ModuleNotFoundError", err, re.MULTILINE):
         return FailureCategory.import_error, last
     if any(re.search(p, err) for p in _API_PATTERNS):
         return FailureCategory.api_error, last

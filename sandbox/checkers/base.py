@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +23,7 @@ class CheckContext:
     task: Task
     workdir: Path
     execution: ExecutionResult
-    events: list[dict[str, Any]]  # what the checkers' probes recorded while the script ran
+    events: list[dict[str, Any]]  # what the checkers' probes recorded while the script ran (sealed)
     # run a Python snippet inside the same sandbox against the work dir; returns the JSON it prints last
     run_probe: Callable[[str], dict[str, Any]] = field(repr=False)
 
@@ -30,8 +31,9 @@ class CheckContext:
 class Checker(ABC):
     """`Args` validates the task.toml args (extra='forbid'). `probe` is Python source installed as part of a
     sitecustomize module in the sandbox, to observe the script while it runs; it records with
-    `_adaptbench_event(kind, **data)` and the records arrive in `CheckContext.events`. Bump `version` whenever
-    the judgement changes: stored executions are re-judged, not re-run."""
+    `_adaptbench_event(kind, **data)` and the records arrive in `CheckContext.events` once the harness has
+    verified and sealed them (sandbox/probes.py: a candidate can forge them only from inside its own process).
+    Bump `version` whenever the judgement changes: stored executions are re-judged, not re-run."""
 
     Args: ClassVar[type[BaseModel]] = NoArgs
     version: ClassVar[int] = 1

@@ -15,10 +15,12 @@ class BehaviourArgs(BaseModel):
 @checker("behaviour")
 class BehaviourChecker(Checker):
     Args = BehaviourArgs
+    version = 2
 
     def check(self, ctx: CheckContext):
         missing = [pattern for pattern in self.args.files if not any(ctx.workdir.glob(pattern))]
         if missing:
             return self.fail("behaviour.missing_output",
-                             f"the script no longer produces its original output(s): {', '.join(missing)}")
+                             f"the script no longer writes its original output(s) {', '.join(missing)}: keep saving "
+                             "them where the original script did (relative to the working directory)", missing=missing)
         return self.ok("the original job still completes" + (f" ({', '.join(self.args.files)})" if self.args.files else ""))

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # work dir folders that never hold the project's data or tracking files
 SKIP_DIRS = {".git", ".dvc", ".adaptbench", ".home", ".tmp", ".dvc-site-cache", "__pycache__"}
 MAX_TRACKING_FILES = 500
+MAX_HISTORY = 100  # commits of HEAD's history inspected
 LFS_POINTER_PREFIX = b"version https://git-lfs"
 GIT_TIMEOUT_S = 60
 
@@ -40,7 +41,10 @@ class DvcTrackingArgs(BaseModel):
     remote: str | None = None  # the DVC remote must have this name (default: the default remote)
     remote_path: str | None = None  # the remote must be this local directory (relative to the work dir)
     tag: str | None = None  # this git tag must point at a commit holding the current tracking files
-    cloud_status: bool = True  # cross-check with DVC's own status(cloud=True), run in the sandbox
+    versions: list[str] = []  # other git revisions (tags) whose version of the data must be in the remote
+    history: bool = False  # every version of the data recorded in HEAD's history must be in the remote, none in git
+    stages: list[str] = []  # a DVC pipeline: these stages in dvc.yaml, run by DVC (dvc.lock matches the workspace)
+    cloud_status: bool = True  # cross-check with DVC's own status (cloud=True), run in the sandbox
 
 
 class Problem(Exception):
@@ -80,6 +84,7 @@ class State:
     head: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (blob sha, size) in HEAD
     remote_name: str | None = None
     remote_dir: Path | None = None
+    pipeline: dict[str, Any] = field(default_factory=dict)  # dvc.yaml stages (pipeline tasks)
 
 
 # ---------------------------------------------------------------- the checker
@@ -88,14 +93,14 @@ class State:
 @checker("dvc_tracking")
 class DvcTrackingChecker(Checker):
     Args = DvcTrackingArgs
-    version = 1
+    version = 2
 
     def check(self, ctx: CheckContext):
         workdir = Path(ctx.workdir).resolve()
         git = GitReader(workdir)
         state = State()
-        steps = (self._initialised, self._tracked, self._committed, self._not_in_git, self._no_lfs,
-                 self._remote, self._pushed, self._fresh, self._tagged)
+        steps = (self._initialised, self._pipeline, self._tracked, self._committed, self._not_in_git, self._no_lfs,
+                 self._remote, self._pushed, self._fresh, self._tagged, self._versions)
         try:
             for step in steps:
                 step(workdir, git, state)
@@ -104,8 +109,11 @@ class DvcTrackingChecker(Checker):
         except Problem as problem:
             return self.fail(problem.code, problem.reason, **problem.details)
         tracking = sorted({out.source for out in state.outs.values()})
+        extra = "".join((f"; pipeline stages {', '.join(self.args.stages)} run by DVC" if self.args.stages else "",
+                         f"; versions {', '.join(self.args.versions)} pushed too" if self.args.versions else "",
+                         "; every version in the git history pushed" if self.args.history else ""))
         return self.ok(f"{len(state.files)} data file(s) tracked by {', '.join(tracking)}, committed to git and "
-                       f"pushed to DVC remote '{state.remote_name}'", files=state.files, tracking=tracking)
+                       f"pushed to DVC remote '{state.remote_name}'{extra}", files=state.files, tracking=tracking)
 
     # -- each step raises Problem or records what the next steps need
 
@@ -120,7 +128,8 @@ class DvcTrackingChecker(Checker):
     def _tracked(self, workdir: Path, git: GitReader, state: State) -> None:
         state.files = expand_paths(workdir, self.args.paths)
         if not state.files:
-            raise Problem("dvc.not_tracked", f"no data file matches {self.args.paths} in the work dir")
+            raise Problem("dvc.not_tracked", f"no data file matches {', '.join(self.args.paths)} in the work dir: the "
+                          "script must still write its data there (DVC tracks it, the files stay in the workspace)")
         outs = load_outs(workdir)
         untracked = []
         for path in state.files:
@@ -130,37 +139,45 @@ class DvcTrackingChecker(Checker):
             else:
                 state.outs[path] = out
         if untracked:
-            raise Problem("dvc.not_tracked", f"not tracked by any .dvc file or dvc.lock output: {', '.join(untracked)}",
-                          untracked=untracked)
+            how = "declare it as an output of the stage that writes it" if self.args.stages else "run dvc add on it"
+            raise Problem("dvc.not_tracked", f"not tracked by any .dvc file or dvc.lock output: {', '.join(untracked)}"
+                          f": {how}", untracked=untracked)
         uncached = sorted({o.path for o in state.outs.values() if not o.cache or not o.md5})
         if uncached:
             raise Problem("dvc.not_tracked", f"DVC does not store the content of {', '.join(uncached)} "
-                          "(cache: false or no hash recorded)", outs=uncached)
+                          "(cache: false or no hash recorded): let DVC cache it", outs=uncached)
+        if self.args.stages:
+            added = sorted({f"{o.path} ({o.source})" for o in state.outs.values() if o.source != "dvc.lock"})
+            if added:
+                raise Problem("dvc.not_pipeline_output", f"tracked with dvc add instead of as pipeline outputs: "
+                              f"{', '.join(added)}: declare them in the outs of the stage that writes them and "
+                              "let dvc repro record them in dvc.lock", outs=added)
 
     def _committed(self, workdir: Path, git: GitReader, state: State) -> None:
         state.head = git.tree("HEAD")
         if not state.head:
             raise Problem("dvc.not_committed", "the git repository has no commit")
-        needed = sorted({o.source for o in state.outs.values()})
+        needed = sorted({o.source for o in state.outs.values()} | ({"dvc.yaml"} if self.args.stages else set()))
         missing = [p for p in [*needed, ".dvc/config"] if p not in state.head]  # no DVC repo in a clone without it
         changed = [p for p in needed if p in state.head and state.head[p][0] != blob_sha(workdir / p)]
         if missing or changed:
             reason = "; ".join(filter(None, (
                 missing and f"not committed to git: {', '.join(missing)}",
                 changed and f"changed since the last commit: {', '.join(changed)}")))
-            raise Problem("dvc.not_committed", reason, missing=missing, changed=changed)
+            raise Problem("dvc.not_committed", f"{reason}: git add and commit them after DVC wrote them",
+                          missing=missing, changed=changed)
 
     def _not_in_git(self, workdir: Path, git: GitReader, state: State) -> None:
         at_path = [p for p in state.head if any(out.covers(p) for out in state.outs.values())]
         pointers = [p for p in at_path if git.is_lfs_pointer(*state.head[p])]
         if pointers:
-            raise Problem("dvc.lfs_left", f"git-lfs pointers still committed for: {', '.join(pointers)}",
-                          paths=pointers)
+            raise Problem("dvc.lfs_left", f"git-lfs pointers still committed for: {', '.join(pointers)}: remove "
+                          "them from git (git rm --cached) and let DVC track the files", paths=pointers)
         by_sha = {blob_sha(workdir / p): p for p in state.files if (workdir / p).stat().st_size > 0}
         copies = sorted({p for p, (sha, _) in state.head.items() if sha in by_sha} | set(at_path))
         if copies:
-            raise Problem("dvc.data_in_git", f"the data is still committed to git: {', '.join(copies[:10])}",
-                          paths=copies)
+            raise Problem("dvc.data_in_git", f"the data is still committed to git: {', '.join(copies[:10])}: remove it "
+                          "from the git index (git rm --cached) and commit only the DVC files", paths=copies)
 
     def _no_lfs(self, workdir: Path, git: GitReader, state: State) -> None:
         rules = [(p, line) for p in state.head if PurePosixPath(p).name == ".gitattributes"
@@ -169,8 +186,8 @@ class DvcTrackingChecker(Checker):
         caught = sorted({f"{attr_file}: {line.strip()}" for attr_file, line in rules
                          for path in state.files if attribute_matches(attr_file, line, path)})
         if caught:
-            raise Problem("dvc.lfs_left", f"git-lfs rules still cover the DVC-tracked data: {'; '.join(caught)}",
-                          rules=caught)
+            raise Problem("dvc.lfs_left", f"git-lfs rules still cover the DVC-tracked data: {'; '.join(caught)}: "
+                          "delete those .gitattributes lines", rules=caught)
 
     def _remote(self, workdir: Path, git: GitReader, state: State) -> None:
         config = read_dvc_config(workdir)
@@ -185,14 +202,16 @@ class DvcTrackingChecker(Checker):
 
     def _remote_dir(self, workdir: Path, name: str, url: str) -> Path:
         if "://" in url and not url.startswith("file://"):
-            raise Problem("dvc.no_remote", f"DVC remote '{name}' is '{url}', not a local directory as the task asks")
+            raise Problem("dvc.no_remote", f"DVC remote '{name}' is '{url}', not a local directory as the task asks: "
+                          "point it to a folder in the project")
         path = Path(url.removeprefix("file://"))
         path = (path if path.is_absolute() else workdir / ".dvc" / path).resolve()
         if self.args.remote_path and path != (workdir / self.args.remote_path).resolve():
             raise Problem("dvc.no_remote", f"DVC remote '{name}' points to {_show(path, workdir)}, "
-                          f"not to ./{self.args.remote_path} as the task asks")
+                          f"not to ./{self.args.remote_path} as the task asks (a url relative to .dvc/ needs ../)")
         if not is_inside(path, workdir):
-            raise Problem("dvc.no_remote", f"DVC remote '{name}' points outside the work dir ({path})")
+            raise Problem("dvc.no_remote", f"DVC remote '{name}' points outside the project folder: use a folder "
+                          "inside it")
         return path
 
     def _pushed(self, workdir: Path, git: GitReader, state: State) -> None:
@@ -201,7 +220,8 @@ class DvcTrackingChecker(Checker):
             missing += [f"{out.path} ({key})" for key in missing_objects(state.remote_dir, out, workdir)]
         if missing:
             raise Problem("dvc.not_pushed", f"objects missing from DVC remote '{state.remote_name}' "
-                          f"({_show(state.remote_dir, workdir)}): {', '.join(missing[:10])}", missing=missing)
+                          f"({_show(state.remote_dir, workdir)}): {', '.join(missing[:10])}: run dvc push after "
+                          "DVC recorded the data", missing=missing)
 
     def _fresh(self, workdir: Path, git: GitReader, state: State) -> None:
         stale = [p for p in state.files if not matches_recorded_hash(workdir, p, state.outs[p], state.remote_dir)]
@@ -214,33 +234,95 @@ class DvcTrackingChecker(Checker):
             return
         tree = git.tree(f"refs/tags/{self.args.tag}^{{commit}}")
         if not tree:
-            raise Problem("dvc.no_tag", f"there is no git tag '{self.args.tag}'")
+            tags = git.tags()
+            raise Problem("dvc.no_tag", f"there is no git tag '{self.args.tag}' (tags: {', '.join(tags) or 'none'}): "
+                          f"tag the commit that holds the DVC files")
         sources = sorted({o.source for o in state.outs.values()})
         outdated = [s for s in sources if tree.get(s, ("",))[0] != state.head[s][0]]
         if outdated:
             raise Problem("dvc.no_tag", f"tag '{self.args.tag}' does not hold the current version of "
-                          f"{', '.join(outdated)}", outdated=outdated)
+                          f"{', '.join(outdated)}: create the tag after committing the DVC files", outdated=outdated)
+
+    def _pipeline(self, workdir: Path, git: GitReader, state: State) -> None:
+        """Pipeline tasks: the stages are declared in dvc.yaml, DVC ran them (dvc.lock) and nothing changed since."""
+        if not self.args.stages:
+            return
+        declared = _stages(workdir / "dvc.yaml")
+        missing = [s for s in self.args.stages if not isinstance(declared.get(s), dict) or not declared[s].get("cmd")]
+        if missing:
+            found = f"declares {', '.join(declared)}" if declared else "does not exist" if not (
+                workdir / "dvc.yaml").is_file() else "declares no stage"
+            raise Problem("dvc.no_pipeline", f"dvc.yaml {found}; the task needs the stages {', '.join(missing)}, each "
+                          "with its cmd, deps, params and outs", declared=sorted(declared))
+        locked = _stages(workdir / "dvc.lock")
+        unrun = [s for s in self.args.stages if not isinstance(locked.get(s), dict)]
+        if unrun:
+            raise Problem("dvc.pipeline_not_run", f"dvc.lock records no run of the stage(s) {', '.join(unrun)}: run "
+                          "the pipeline with dvc repro (dvc.repo.Repo('.').reproduce()) so DVC records it",
+                          locked=sorted(locked))
+        for name in self.args.stages:
+            change = stage_change(workdir, name, declared[name], locked[name])
+            if change:
+                raise Problem("dvc.pipeline_stale", f"stage '{name}': {change} since DVC last ran it: run dvc repro "
+                              "again and commit the new dvc.lock", stage=name)
+        state.pipeline = declared
+
+    def _versions(self, workdir: Path, git: GitReader, state: State) -> None:
+        """Earlier versions (named revisions, or HEAD's whole history) reached the remote and stayed out of git."""
+        revisions = [(rev, f"'{rev}'", True) for rev in self.args.versions]
+        if self.args.history:
+            revisions += [(sha, f"commit {sha[:8]}", False) for sha in git.rev_list("HEAD", MAX_HISTORY)]
+        missing: list[str] = []
+        for rev, label, required in revisions:
+            if not git.has_commit(rev):
+                raise Problem("dvc.no_tag", f"there is no git revision {label} (tags: {', '.join(git.tags()) or 'none'})"
+                              ": tag the commit that holds that version's DVC files")
+            tree = git.tree(f"{rev}^{{commit}}")  # {} for a commit without files
+            outs = [o for o in outs_at(workdir, git, tree) if relevant(o.path, self.args.paths)]
+            in_git = sorted(p for p in tree if any(matches(p, pat) for pat in self.args.paths)
+                            and not p.endswith((".dvc", ".gitignore", "dvc.lock")))
+            if in_git:
+                raise Problem("dvc.data_in_git", f"the data is committed to git at {label}: {', '.join(in_git[:5])}: "
+                              "every version must be recorded by DVC, never by git", revision=rev)
+            if not outs and required:
+                raise Problem("dvc.version_not_tracked", f"{label} holds no DVC file for {', '.join(self.args.paths)}"
+                              ": commit that version's .dvc file before tagging it", revision=rev)
+            for out in outs:
+                missing += [f"{out.path} at {label} ({key[:8]})" for key in
+                            missing_objects(state.remote_dir, out, workdir)]
+        if missing:
+            raise Problem("dvc.version_not_pushed", f"earlier data versions are missing from DVC remote "
+                          f"'{state.remote_name}' ({_show(state.remote_dir, workdir)}): {', '.join(sorted(set(missing))[:5])}"
+                          ": push each version while it is in the workspace (dvc push), or dvc push --all-tags",
+                          missing=sorted(set(missing)))
 
     def _cloud_status(self, ctx: CheckContext, state: State) -> None:
         targets = sorted({o.source for o in state.outs.values() if o.source.endswith(".dvc")})
-        answer = ctx.run_probe(STATUS_PROBE.format(targets=json.dumps(targets), remote=json.dumps(state.remote_name)))
+        answer = ctx.run_probe(STATUS_PROBE.format(targets=json.dumps(targets), remote=json.dumps(state.remote_name),
+                                                   pipeline=json.dumps(bool(self.args.stages))))
         if "dvc_error" in answer:
-            raise Problem("dvc.status_error", f"DVC cannot compute the repository's status: {answer['dvc_error']}")
+            raise Problem("dvc.status_error", f"DVC cannot compute the repository's status: {answer['dvc_error']}"[:400])
         if "status" not in answer:
             raise Problem("harness_error", f"the DVC status probe failed: {answer.get('error', answer)}")
         if answer["status"]:
-            raise Problem("dvc.not_pushed", f"DVC reports the remote out of sync: {answer['status']}",
-                          status=answer["status"])
+            raise Problem("dvc.not_pushed", f"DVC reports the remote out of sync: {_short(answer['status'])}: run "
+                          "dvc push", status=answer["status"])
+        if answer.get("workspace"):
+            raise Problem("dvc.pipeline_stale", f"DVC reports the pipeline out of date: {_short(answer['workspace'])}: "
+                          "run dvc repro and commit dvc.lock", workspace=answer["workspace"])
 
 
 STATUS_PROBE = '''\
 import json
 import sys
+true, false, null = True, False, None
 try:
     from dvc.repo import Repo
     with Repo(".") as repo:
         status = repo.status(targets={targets} or None, cloud=True, remote={remote})
-    answer = {{"status": status}}
+        answer = {{"status": status}}
+        if {pipeline}:
+            answer["workspace"] = repo.status()
 except Exception as exc:
     answer = {{"dvc_error": f"{{type(exc).__name__}}: {{exc}}"}}
 sys.stdout.write(json.dumps(answer, default=str) + "\\n")
@@ -248,19 +330,102 @@ sys.stdout.write(json.dumps(answer, default=str) + "\\n")
 
 
 def _no_remote_reason(asked: str | None, remotes: dict[str, str], wanted: set) -> str:
+    add = f"dvc remote add -d {asked or 'storage'} <directory>"
     if not remotes:
-        return "no DVC remote is configured (.dvc/config has no ['remote \"...\"'] section)"
+        return f"no DVC remote is configured (.dvc/config has no ['remote \"...\"'] section): add one with {add}"
     if asked and asked not in remotes:
-        return f"no DVC remote named '{asked}' (configured: {', '.join(remotes)})"
+        return f"no DVC remote named '{asked}' (configured: {', '.join(remotes)}): add it with {add}"
     if len(wanted) > 1:
-        return f"the outputs use different remotes ({', '.join(sorted(map(str, wanted)))})"
+        return f"the outputs use different remotes ({', '.join(sorted(map(str, wanted)))}): keep one default remote"
     if wanted:
-        return f"remote '{next(iter(wanted))}' is named as the default but not defined (configured: {', '.join(remotes)})"
-    return f"several DVC remotes ({', '.join(remotes)}) and no default one (core.remote)"
+        return (f"remote '{next(iter(wanted))}' is named as the default but not defined (configured: "
+                f"{', '.join(remotes)}): define it or make a configured one the default (core.remote)")
+    return f"several DVC remotes ({', '.join(remotes)}) and no default one: set core.remote (dvc remote default NAME)"
 
 
 def _show(path: Path, workdir: Path) -> str:
     return f"./{path.relative_to(workdir)}" if is_inside(path, workdir) else str(path)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# ---------------------------------------------------------------- pipelines
+
+
+def _stages(path: Path) -> dict[str, Any]:
+    if not path.is_file() or path.is_symlink():
+        return {}
+    try:
+        doc = yaml.safe_load(path.read_text(errors="replace")) or {}
+    except yaml.YAMLError:
+        return {}
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    return stages if isinstance(stages, dict) else {}
+
+
+def stage_change(workdir: Path, name: str, declared: dict[str, Any], locked: dict[str, Any]) -> str | None:
+    """What differs between a stage as dvc.lock recorded it and the workspace now, or None."""
+    if str(locked.get("cmd", "")).strip() != str(declared.get("cmd", "")).strip():
+        return f"its cmd in dvc.yaml ({declared.get('cmd')!r}) differs from the one dvc.lock recorded"
+    for kind in ("deps", "outs"):
+        for entry in locked.get(kind) or []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                continue
+            path, md5 = workdir / entry["path"], str(entry.get("md5", ""))
+            if not path.exists():
+                return f"{'dependency' if kind == 'deps' else 'output'} {entry['path']} is missing"
+            if path.is_file() and md5 and not md5.endswith(".dir") and file_md5(path) != md5:
+                return f"{'dependency' if kind == 'deps' else 'output'} {entry['path']} changed"
+    for file, values in (locked.get("params") or {}).items():
+        current = _params_file(workdir / file)
+        for key, value in (values or {}).items():
+            if _lookup(current, key) != value:
+                return f"parameter {key} in {file} changed ({value!r} when it ran, now {_lookup(current, key)!r})"
+    return None
+
+
+def _params_file(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(errors="replace")) if path.is_file() else {}
+    except yaml.YAMLError:
+        return {}
+
+
+def _lookup(doc: Any, dotted: str) -> Any:
+    for part in str(dotted).split("."):
+        if not isinstance(doc, dict) or part not in doc:
+            return None
+        doc = doc[part]
+    return doc
+
+
+# ---------------------------------------------------------------- earlier revisions
+
+
+def matches(path: str, pattern: str) -> bool:
+    pattern = pattern.rstrip("/")
+    return fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern + "/")
+
+
+def relevant(out_path: str, patterns: list[str]) -> bool:
+    """Whether a DVC output holds data named by the task's path patterns."""
+    return any(matches(out_path, p) or p.rstrip("/").startswith(out_path.rstrip("/") + "/") for p in patterns)
+
+
+def outs_at(workdir: Path, git: GitReader, tree: dict[str, tuple[str, int]]) -> list[Out]:
+    """The DVC outputs recorded by the tracking files of one commit's tree."""
+    outs: list[Out] = []
+    files = [p for p in tree if p.endswith(".dvc") or PurePosixPath(p).name == "dvc.lock"][:MAX_TRACKING_FILES]
+    for path in files:
+        try:
+            doc = yaml.safe_load(git.read_blob(tree[path][0]).decode(errors="replace")) or {}
+        except yaml.YAMLError:
+            continue
+        outs += outs_of(workdir, workdir / path, doc)
+    return outs
 
 
 # ---------------------------------------------------------------- the work dir
@@ -305,12 +470,17 @@ def load_outs(workdir: Path) -> list[Out]:
         except yaml.YAMLError as exc:
             log.info("unreadable DVC file %s: %s", path, exc)
             continue
-        if not isinstance(doc, dict):
-            continue
-        entries = doc.get("outs", []) if path.name != "dvc.lock" else [
-            o for stage in (doc.get("stages") or {}).values() if isinstance(stage, dict) for o in stage.get("outs", [])]
-        outs += [o for o in (_out(workdir, path, e) for e in entries if isinstance(e, dict)) if o]
+        outs += outs_of(workdir, path, doc)
     return outs
+
+
+def outs_of(workdir: Path, path: Path, doc: Any) -> list[Out]:
+    """The outputs one tracking file (a .dvc file or dvc.lock, at `path`) records."""
+    if not isinstance(doc, dict):
+        return []
+    entries = doc.get("outs", []) if path.name != "dvc.lock" else [
+        o for stage in (doc.get("stages") or {}).values() if isinstance(stage, dict) for o in stage.get("outs", [])]
+    return [o for o in (_out(workdir, path, e) for e in entries if isinstance(e, dict)) if o]
 
 
 def _out(workdir: Path, tracking: Path, entry: dict[str, Any]) -> Out | None:
@@ -471,6 +641,17 @@ class GitReader:
 
     def read_blob(self, sha: str) -> bytes:
         return self._run("cat-file", "blob", sha) or b""
+
+    def has_commit(self, rev: str) -> bool:
+        return self._run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}") is not None
+
+    def rev_list(self, rev: str, limit: int) -> list[str]:
+        out = self._run("rev-list", f"--max-count={limit}", rev) or b""
+        return out.decode(errors="replace").split()
+
+    def tags(self) -> list[str]:
+        out = self._run("for-each-ref", "--format=%(refname:short)", "refs/tags") or b""
+        return out.decode(errors="replace").split()[:10]
 
     def is_lfs_pointer(self, sha: str, size: int) -> bool:
         return size < 1024 and self.read_blob(sha).startswith(LFS_POINTER_PREFIX)

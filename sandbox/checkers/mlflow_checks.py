@@ -15,12 +15,13 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._translation import ExpectedRun, LoggedRun, judge_translation
 from .base import CheckContext, Checker, checker
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,30 @@ def _release_engines(uri: str) -> None:
 
 
 def no_store_result(chk: Checker, workdir: Path):
+    nested = nested_stores(workdir)
+    found = (f"; an MLflow store lies in a subfolder ({', '.join(nested)}), where the harness does not look"
+             if nested else "")
     return chk.fail("mlflow.no_store",
-                    f"no MLflow store in the work dir (looked for {DEFAULT_DB}, other *.db files and ./mlruns): "
-                    "the script never logged to MLflow; use the tracking URI from MLFLOW_TRACKING_URI (the default)",
+                    f"no MLflow store in the work dir (no mlflow.db, no other MLflow *.db, no ./mlruns with "
+                    f"experiments){found}: log to the tracking URI the environment sets (MLFLOW_TRACKING_URI, "
+                    "the default) instead of setting another one", nested=nested,
                     workdir_files=sorted(p.name for p in Path(workdir).iterdir())[:30])
+
+
+def nested_stores(workdir: Path, depth: int = 3) -> list[str]:
+    """MLflow stores below the top level of the work dir (a script that set its own tracking URI)."""
+    workdir = Path(workdir).resolve()
+    found = []
+    for path in sorted(workdir.rglob("*")):
+        rel = path.relative_to(workdir)
+        if len(rel.parts) < 2 or len(rel.parts) > depth or rel.parts[0].startswith("."):
+            continue
+        if (path.suffix == ".db" and _is_mlflow_db(path)) or (path.is_dir() and path.name == "mlruns"
+                                                              and _is_file_store(path)):
+            found.append(f"./{rel.as_posix()}")
+        if len(found) >= 3:
+            break
+    return found
 
 
 # ---------------------------------------------------------------- tracking
@@ -145,6 +166,7 @@ class TrackingArgs(BaseModel):
     min_metrics: int = Field(1, ge=0)
     min_metric_steps: int = Field(0, ge=0)  # >0: the script trains in a loop; some metric needs this many entries
     experiment_name: str | None = None  # only when the task instruction tells the model the name
+    expect_runs: list[ExpectedRun] = []  # translation tasks: what the source logged, run by run
 
 
 @dataclass(frozen=True)
@@ -156,16 +178,42 @@ class RunFacts:
     metric_keys: tuple[str, ...]
     longest_history: int
     longest_key: str | None
+    name: str | None = None
+    param_keys: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        return f"run '{self.name}' ({self.run_id[:8]})" if self.name else f"run {self.run_id[:8]}"
 
 
-def collect_runs(client, experiment_name: str | None = None) -> list[RunFacts]:
+@dataclass
+class StoreRuns:
+    """Every run of the stores, split into the ones judged (in the required experiment) and the rest."""
+
+    judged: list[RunFacts] = field(default_factory=list)
+    elsewhere: dict[str, int] = field(default_factory=dict)  # experiment -> runs outside the required one
+    experiments: list[str] = field(default_factory=list)
+    logged: list[LoggedRun] = field(default_factory=list)  # the judged runs in full, for translation tasks
+
+
+def collect_runs(client, experiment_name: str | None = None, workdir: Path | None = None,
+                 full: bool = False) -> StoreRuns:
+    out = StoreRuns()
     experiments = {e.experiment_id: e.name for e in client.search_experiments()}
-    if experiment_name is not None:
-        experiments = {i: n for i, n in experiments.items() if n == experiment_name}
+    out.experiments = sorted(experiments.values())
     if not experiments:
-        return []
+        return out
     runs = client.search_runs(list(experiments), max_results=1000)
-    return [_facts(client, run, experiments[run.info.experiment_id]) for run in runs]
+    names = {run.info.run_id: run.info.run_name for run in runs}
+    models = _models_by_run(client, list(experiments)) if full else set()
+    for run in runs:
+        experiment = experiments[run.info.experiment_id]
+        if experiment_name is not None and experiment != experiment_name:
+            out.elsewhere[experiment] = out.elsewhere.get(experiment, 0) + 1
+            continue
+        out.judged.append(_facts(client, run, experiment))
+        if full:
+            out.logged.append(logged_run(client, run, names, models, workdir))
+    return out
 
 
 def _facts(client, run, experiment: str) -> RunFacts:
@@ -173,49 +221,108 @@ def _facts(client, run, experiment: str) -> RunFacts:
     lengths = {k: len(client.get_metric_history(run.info.run_id, k)) for k in keys[:MAX_METRIC_KEYS]}
     longest = max(lengths, key=lengths.get, default=None)
     return RunFacts(run.info.run_id, experiment, run.info.status, len(run.data.params), keys,
-                    lengths.get(longest, 0), longest)
+                    lengths.get(longest, 0), longest, run.info.run_name, tuple(sorted(run.data.params)))
+
+
+def logged_run(client, run, names: dict[str, str], models: set[str], workdir: Path | None) -> LoggedRun:
+    run_id, tags = run.info.run_id, run.data.tags
+    steps = {k: [m.step for m in client.get_metric_history(run_id, k)] for k in sorted(run.data.metrics)[:MAX_METRIC_KEYS]}
+    return LoggedRun(run_id=run_id, name=run.info.run_name, parent=names.get(tags.get("mlflow.parentRunId", "")),
+                     tags={k: v for k, v in tags.items() if not k.startswith("mlflow.")},
+                     params=dict(run.data.params), steps=steps, summary=set(run.data.metrics),
+                     files=set(_artifact_files(run, workdir)), has_model=run_id in models)
+
+
+def _models_by_run(client, experiment_ids: list[str]) -> set[str]:
+    try:
+        return {m.source_run_id for m in client.search_logged_models(experiment_ids=experiment_ids, max_results=500)
+                if m.source_run_id}
+    except Exception:  # an older/newer API shape only costs the logged-model shortcut
+        log.debug("search_logged_models failed", exc_info=True)
+        return set()
+
+
+def _artifact_files(run, workdir: Path | None, limit: int = 500) -> list[str]:
+    """The run's artifact files, read from the file system (the artifact root is re-rooted in the work dir)."""
+    if workdir is None:
+        return []
+    root = _artifact_root(run, Path(workdir).resolve())
+    if root is None:
+        return []
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            found.append(path.relative_to(root).as_posix())
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _artifact_root(run, workdir: Path) -> Path | None:
+    uri = run.info.artifact_uri or ""
+    path = Path(uri.removeprefix("file://")) if "://" not in uri or uri.startswith("file://") else None
+    candidates = [path] if path is not None else []
+    candidates.append(workdir / "mlruns" / run.info.experiment_id / run.info.run_id / "artifacts")
+    for candidate in candidates:
+        candidate = candidate if candidate.is_absolute() else workdir / candidate
+        if candidate.is_dir() and candidate.resolve().is_relative_to(workdir):
+            return candidate.resolve()
+    return None
 
 
 def run_problem(run: RunFacts, args: TrackingArgs) -> tuple[int, str, str] | None:
     """(how far the run got, code, reason) for the first requirement it misses, or None if it meets all."""
     if run.n_params < args.min_params:
-        return 0, "mlflow.no_params", (f"run {run.run_id} logged {run.n_params} parameter(s), expected at least "
-                                       f"{args.min_params}: log the hyperparameters (mlflow.log_params)")
+        logged = f" ({', '.join(run.param_keys[:5])})" if run.param_keys else ""
+        return 0, "mlflow.no_params", (f"{run.label()} logged {run.n_params} parameter(s){logged}, at least "
+                                       f"{args.min_params} expected: log the hyperparameters with "
+                                       "mlflow.log_params({...})")
     if len(run.metric_keys) < args.min_metrics:
-        return 1, "mlflow.no_metrics", (f"run {run.run_id} logged {len(run.metric_keys)} metric(s), expected at least "
-                                        f"{args.min_metrics}: log the evaluation metrics (mlflow.log_metric)")
+        logged = f" ({', '.join(run.metric_keys[:5])})" if run.metric_keys else ""
+        return 1, "mlflow.no_metrics", (f"{run.label()} logged {len(run.metric_keys)} metric(s){logged}, at least "
+                                        f"{args.min_metrics} expected: log the evaluation metrics with "
+                                        "mlflow.log_metric(name, value)")
     if args.min_metric_steps and run.longest_history < args.min_metric_steps:
         return 2, "mlflow.no_metric_history", (
-            f"run {run.run_id}: the longest metric history is {run.longest_history} value(s) "
-            f"({run.longest_key or 'no metric'}), expected at least {args.min_metric_steps}: "
+            f"{run.label()}: the longest metric history is {run.longest_history} value(s) "
+            f"({run.longest_key or 'no metric'}), at least {args.min_metric_steps} expected: "
             "log a metric inside the training loop (e.g. per epoch, with step=)")
     return None
 
 
 @checker("mlflow_tracking")
 class MlflowTrackingChecker(Checker):
-    """A FINISHED run with enough params and metrics (and a metric history where the script loops)."""
+    """A FINISHED run with enough params and metrics (and a metric history where the script loops); on a
+    translation task, the source's runs with their params, metric steps, final values, artifacts and tables."""
 
     Args = TrackingArgs
-    version = 1
+    version = 2
 
     def check(self, ctx: CheckContext):
         stores = find_stores(ctx.workdir)
         if not stores:
             return no_store_result(self, ctx.workdir)
-        runs = []
+        found = StoreRuns()
         for store in stores:
             with open_client(store) as client:
-                runs += collect_runs(client, self.args.experiment_name)
-        return self.judge_runs(runs)
+                part = collect_runs(client, self.args.experiment_name, ctx.workdir, full=bool(self.args.expect_runs))
+            found.judged += part.judged
+            found.logged += part.logged
+            found.experiments += part.experiments
+            for name, n in part.elsewhere.items():
+                found.elsewhere[name] = found.elsewhere.get(name, 0) + n
+        result = self.judge_runs(found.judged, found)
+        if not result.passed or not self.args.expect_runs:
+            return result
+        return self.judge_translation(found.logged, result)
 
-    def judge_runs(self, runs: list[RunFacts]):
+    def judge_runs(self, runs: list[RunFacts], found: StoreRuns | None = None):
         if not runs:
-            where = f" in experiment '{self.args.experiment_name}'" if self.args.experiment_name else ""
-            return self.fail("mlflow.no_run", f"the MLflow store holds no run{where}: start one with mlflow.start_run()")
+            return self.fail("mlflow.no_run", _no_run_reason(self.args.experiment_name, found or StoreRuns()),
+                             elsewhere=(found or StoreRuns()).elsewhere)
         finished = [r for r in runs if r.status == "FINISHED"]
         if not finished:
-            statuses = ", ".join(sorted({r.status for r in runs}))
+            statuses = ", ".join(f"{r.label()} {r.status}" for r in runs[:3])
             return self.fail("mlflow.run_not_finished",
                              f"no run ended FINISHED (found: {statuses}): end the run (a `with mlflow.start_run():` "
                              "block or mlflow.end_run()) and let the script complete", statuses=statuses)
@@ -223,11 +330,32 @@ class MlflowTrackingChecker(Checker):
         good = [run for run, problem in problems if problem is None]
         if good:
             run = good[0]
-            return self.ok(f"run {run.run_id} ({run.experiment}) finished with {run.n_params} params, "
+            return self.ok(f"{run.label()} ({run.experiment}) finished with {run.n_params} params, "
                            f"{len(run.metric_keys)} metrics, longest history {run.longest_history}",
                            run_id=run.run_id, metrics=list(run.metric_keys), runs=len(runs))
         run, (_, code, reason) = max(problems, key=lambda rp: rp[1][0])
         return self.fail(code, reason, run_id=run.run_id, runs=len(runs))
+
+    def judge_translation(self, logged: list[LoggedRun], basic):
+        gaps = judge_translation(self.args.expect_runs, logged)
+        if gaps:
+            more = f" ({len(gaps) - 1} more gap(s))" if len(gaps) > 1 else ""
+            return self.fail(gaps[0].code, f"the MLflow runs do not carry what the source logged: {gaps[0].text}{more}",
+                             gaps=[g.text for g in gaps[:10]], runs=[r.describe() for r in logged[:20]])
+        return self.ok(f"{basic.reason}; every one of the source's {len(self.args.expect_runs)} run(s) arrived "
+                       "with its params, metric steps, final values and artifacts", **basic.details)
+
+
+def _no_run_reason(experiment: str | None, found: StoreRuns) -> str:
+    if experiment is None:
+        shown = ", ".join(f"'{e}'" for e in found.experiments[:4]) or "none"
+        return f"the MLflow store holds no run (experiments: {shown}): start one with mlflow.start_run()"
+    if found.elsewhere:
+        where = ", ".join(f"{n} in '{e}'" for e, n in sorted(found.elsewhere.items())[:4])
+        return (f"no run in experiment '{experiment}': the script's runs went elsewhere ({where}); call "
+                f"mlflow.set_experiment('{experiment}') before mlflow.start_run()")
+    return (f"the MLflow store holds no run at all (experiments: {', '.join(repr(e) for e in found.experiments[:4])}): "
+            f"call mlflow.set_experiment('{experiment}'), then start a run with mlflow.start_run()")
 
 
 # ---------------------------------------------------------------- registration
@@ -271,7 +399,7 @@ class MlflowRegistrationChecker(Checker):
     """A registered model version that loads back (mlflow.pyfunc, inside the sandbox) and predicts."""
 
     Args = RegistrationArgs
-    version = 1
+    version = 2
 
     def check(self, ctx: CheckContext):
         stores = find_stores(ctx.workdir)
@@ -288,20 +416,26 @@ class MlflowRegistrationChecker(Checker):
             candidates = [c for c in candidates if c.name == self.args.name]
         if not candidates:
             return self.no_model(names, logged)
-        return self.judge_probe(ctx.run_probe(probe_source(candidates[:MAX_CANDIDATE_VERSIONS], self.args)))
+        report = ctx.run_probe(probe_source(candidates[:MAX_CANDIDATE_VERSIONS], self.args))
+        return self.judge_probe(report, ctx.workdir)
 
     def no_model(self, names: list[str], logged: int):
+        wanted = f"'{self.args.name}'" if self.args.name else "a name"
         if names and self.args.name is not None:
-            reason = (f"no ready version of the registered model '{self.args.name}' "
-                      f"(registered: {', '.join(sorted(set(names)))}): register it under the required name")
+            reason = (f"no ready version of the registered model '{self.args.name}' (registered instead: "
+                      f"{', '.join(sorted(set(names)))}): register the model under the name '{self.args.name}'")
+        elif names:
+            reason = (f"the registered model(s) {', '.join(sorted(set(names)))} have no READY version: register a "
+                      "logged model (mlflow.register_model(model_uri, name)) and let the script finish")
         elif logged:
-            reason = (f"{logged} model(s) were logged but none registered: pass registered_model_name= to "
-                      "log_model or call mlflow.register_model")
+            reason = (f"{logged} model(s) were logged but none was registered: pass registered_model_name={wanted} "
+                      "to log_model, or call mlflow.register_model(model_info.model_uri, ...)")
         else:
-            reason = "no model was registered: log the model with registered_model_name= (or mlflow.register_model)"
+            reason = (f"no model was logged or registered: log it with mlflow.<flavour>.log_model(..., "
+                      f"registered_model_name={wanted})")
         return self.fail("mlflow.no_registered_model", reason, registered=sorted(set(names)), logged_models=logged)
 
-    def judge_probe(self, report: dict[str, Any]):
+    def judge_probe(self, report: dict[str, Any], workdir: Path | None = None):
         if report.get("ok"):
             return self.ok(f"model '{report['name']}' version {report['version']} loads and predicts "
                            f"(input from {report['input_from']}, output shape {report.get('output_shape')})",
@@ -315,9 +449,18 @@ class MlflowRegistrationChecker(Checker):
                          "(classes defined in the script's __main__ do not unpickle elsewhere)",
                  "input": "log an input_example (or a signature) with the model",
                  "predict": "check that the model accepts its own input example"}
+        error = scrub(str(best["error"]), workdir)
         return self.fail(codes.get(best["stage"], "mlflow.model_not_loadable"),
-                         f"model '{best['name']}' version {best['version']}: {best['stage']} failed: "
-                         f"{best['error']} ({hints.get(best['stage'], '')})", attempts=report["attempts"])
+                         f"model '{best['name']}' version {best['version']}: {best['stage']} failed with "
+                         f"{error}: {hints.get(best['stage'], '')}", attempts=report["attempts"])
+
+
+def scrub(text: str, workdir: Path | None, limit: int = 300) -> str:
+    """An error as feedback: the sandbox's own paths shown relative to the work dir, and short."""
+    if workdir is not None:
+        for root in {str(Path(workdir)), str(Path(workdir).resolve())}:
+            text = text.replace(root + "/", "./").replace(root, ".")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # The probe runs inside the sandbox. Its parameters arrive as one JSON string literal: nothing read from
@@ -364,6 +507,29 @@ def output_shape(y):
     return list(arr.shape)
 
 
+def predict_only(local):
+    """Keras models load for inference without their training configuration (compile=False), as a user
+    serving them does: a custom loss or metric is needed to train, not to predict. Custom layers still load
+    only if they are registered (keras.saving.register_keras_serializable)."""
+    from mlflow.models import Model
+    try:
+        flavors = Model.load(os.path.join(local, "MLmodel")).flavors
+    except Exception:
+        return
+    if "keras" not in flavors:
+        return
+    import mlflow.keras.load as keras_load
+    original = getattr(keras_load, "_load_keras_model", None)
+    if original is None or getattr(original, "_predict_only", False):
+        return
+
+    def load(path, model_conf, custom_objects=None, **kwargs):
+        kwargs.setdefault("compile", False)
+        return original(path, model_conf, custom_objects, **kwargs)
+    load._predict_only = True
+    keras_load._load_keras_model = load
+
+
 def attempt(c):
     import mlflow
     mlflow.set_tracking_uri(c["store_uri"])
@@ -371,6 +537,7 @@ def attempt(c):
     uri = f"models:/{c['name']}/{c['version']}"
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+        predict_only(local)
         model = mlflow.pyfunc.load_model(local)
     except BaseException as exc:
         return {"stage": "load", "error": repr(exc)[:800]}

@@ -1,21 +1,29 @@
-"""Hyperparameter optimisation with Optuna: the script ran a study that completed enough trials with
-suggested parameters, and then trained a final model outside the study.
+"""Hyperparameter optimisation with Optuna: the script ran a study that completed enough trials with suggested
+parameters, and then trained a final model outside the study with the study's best values.
 
-Judged from two kinds of real artifacts:
-- the Optuna storages the studies used. The probe gives every study the script creates without a
-  storage (or with an in-memory one) its own sqlite file under `.adaptbench/optuna/`, so in-memory
-  studies leave the same trial records a persistent one does; a storage the script chose itself is
-  recorded by URL and read back too.
-- events the probe records while the script runs: study.optimize begin/end (and ask/tell outside
-  optimize), and every top-level training call (sklearn estimators, keras.Model.fit, Lightning
-  Trainer.fit, torch.optim steps), each flagged with whether a study trial was running at the time.
+Judged from two kinds of evidence:
+- the Optuna storages the studies used (real artifacts). The probe gives every study the script creates without a
+  storage (or with an in-memory one) its own sqlite file under `.adaptbench/optuna/`, so in-memory studies leave
+  the same trial records a persistent one does; a storage the script chose itself is recorded by URL and read back
+  too. Only storages named by the probe's authenticated records are read. Trials, their parameters and the best
+  trial come from there.
+- the probe's records (sandbox/checkers/_optuna_probe.py): every top-level training call, the trial it ran in and
+  the configuration it trained under (estimator parameters, optimizer settings, module/layer attributes, hparams,
+  fit arguments).
+
+Best values. Where each tuned name went is learnt from the trials themselves: a configuration key (say
+`Adam.lr` for a suggestion named "learning_rate") is a slot of a name when, in every trial that trained, it held
+the value that trial suggested. The final training must hold the best trial's value in a slot of every tuned name
+whose slots it has. A name whose value never shows up as such (it is transformed before use, or steers code
+rather than a setting) cannot be followed and is not judged; the reason says so.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,265 +31,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from benchmark.types import CheckResult
 
+from ._optuna_probe import PROBE
 from .base import CheckContext, Checker, checker
 
 log = logging.getLogger(__name__)
 
-INJECTED_DIR = ".adaptbench/optuna"  # where the probe puts the storages of studies created without one
 HPO_END_KINDS = ("optuna_optimize_end", "optuna_tell")
-
-PROBE = r'''
-import functools as _abo_functools
-import inspect as _abo_inspect
-import os as _abo_os
-import threading as _abo_threading
-
-_abo_lock = _abo_threading.Lock()
-# depth: study.optimize calls running (any thread); open: trials asked outside optimize and not yet told
-_abo_state = {"depth": 0, "open": set(), "studies": 0, "phase": 0, "torch_seen": None}
-_abo_fit_depth = _abo_threading.local()
-# the events file is <workdir>/.adaptbench/<name>: paths are recorded relative to that work dir, so the
-# harness finds them again whatever the script's cwd was and wherever the sandbox mounted the work dir
-_abo_events = _abo_os.environ.get("ADAPTBENCH_EVENTS") or _abo_os.path.join(_abo_os.getcwd(), ".adaptbench", "x")
-_abo_root = _abo_os.path.dirname(_abo_os.path.dirname(_abo_os.path.abspath(_abo_events)))
-_abo_db_dir = _abo_os.path.join(_abo_os.path.dirname(_abo_os.path.abspath(_abo_events)), "optuna")
-
-
-def _abo_in_study():
-    return _abo_state["depth"] > 0 or bool(_abo_state["open"])
-
-
-def _abo_rel(path):
-    path = _abo_os.path.abspath(path)
-    inside = path.startswith(_abo_root.rstrip("/") + "/")
-    return _abo_os.path.relpath(path, _abo_root) if inside else None
-
-
-def _abo_describe_storage(storage):
-    """(url or None, kind) for a storage argument, as the checker can find it again."""
-    if storage is None:
-        return None, "none"
-    if isinstance(storage, str):
-        url = storage
-    else:
-        inner = getattr(storage, "_backend", storage)  # optuna's _CachedStorage wraps an RDBStorage
-        url = getattr(inner, "url", None)
-        if url is None:
-            return None, type(inner).__name__
-    info = {"url": url, "kind": "url"}
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):].split("?")[0]
-        info.update(kind="sqlite", path=_abo_os.path.abspath(path), rel=_abo_rel(path))
-    return info, info["kind"]
-
-
-def _abo_fresh_storage():
-    """One sqlite file per study: in-memory studies may share a name, a shared file would refuse that."""
-    with _abo_lock:
-        _abo_state["studies"] += 1
-        n = _abo_state["studies"]
-    _abo_os.makedirs(_abo_db_dir, exist_ok=True)
-    name = "study-%s-%d.db" % (__import__("uuid").uuid4().hex[:8], n)
-    return "sqlite:///" + _abo_os.path.join(_abo_db_dir, name)
-
-
-def _abo_wrap_create_study(optuna, original):
-    @_abo_functools.wraps(original)
-    def create_study(*args, **kwargs):
-        try:
-            bound = _abo_inspect.signature(original).bind_partial(*args, **kwargs)
-        except TypeError:  # the script's own mistake: let optuna report it exactly as it would
-            return original(*args, **kwargs)
-        storage = bound.arguments.get("storage")
-        in_memory = storage is None or isinstance(storage, optuna.storages.InMemoryStorage)
-        if in_memory:
-            try:
-                bound.arguments["storage"] = _abo_fresh_storage()
-                study = original(*bound.args, **bound.kwargs)
-                info, kind = _abo_describe_storage(bound.arguments["storage"])
-                _adaptbench_event("optuna_study", call="create_study", study=study.study_name, injected=True,
-                                  storage=info, storage_kind=kind)
-                return study
-            except Exception as exc:  # never let the observer break the script: fall back to its own call
-                _adaptbench_event("probe_error", probe="optuna_hpo", error="storage injection: %r" % (exc,))
-        study = original(*args, **kwargs)
-        info, kind = _abo_describe_storage(storage)
-        _adaptbench_event("optuna_study", call="create_study", study=study.study_name, injected=False,
-                          storage=info, storage_kind=kind)
-        return study
-    create_study._abo_wrapped = True
-    return create_study
-
-
-def _abo_wrap_load_study(original):
-    @_abo_functools.wraps(original)
-    def load_study(*args, **kwargs):
-        study = original(*args, **kwargs)
-        bound = _abo_inspect.signature(original).bind_partial(*args, **kwargs)
-        info, kind = _abo_describe_storage(bound.arguments.get("storage"))
-        _adaptbench_event("optuna_study", call="load_study", study=study.study_name, injected=False,
-                          storage=info, storage_kind=kind)
-        return study
-    load_study._abo_wrapped = True
-    return load_study
-
-
-def _abo_trial_summary(study):
-    try:
-        trials = study.get_trials(deepcopy=False)
-    except Exception as exc:
-        return {"summary_error": repr(exc)}
-    complete = [t for t in trials if t.state.name == "COMPLETE"]
-    return {"n_trials": len(trials), "n_complete": len(complete),
-            "n_complete_with_params": sum(1 for t in complete if t.params)}
-
-
-def _abo_storage_of(study):
-    return _abo_describe_storage(getattr(study, "_storage", None))[0]
-
-
-def _abo_patch_study_class(Study):
-    optimize, ask, tell = Study.optimize, Study.ask, Study.tell
-
-    @_abo_functools.wraps(optimize)
-    def wrapped_optimize(self, *args, **kwargs):
-        with _abo_lock:
-            _abo_state["depth"] += 1
-            _abo_state["phase"] += 1
-        _adaptbench_event("optuna_optimize_begin", study=self.study_name)
-        try:
-            return optimize(self, *args, **kwargs)
-        finally:
-            with _abo_lock:
-                _abo_state["depth"] -= 1
-                _abo_state["phase"] += 1
-            _adaptbench_event("optuna_optimize_end", study=self.study_name, storage=_abo_storage_of(self),
-                              **_abo_trial_summary(self))
-
-    @_abo_functools.wraps(ask)
-    def wrapped_ask(self, *args, **kwargs):
-        trial = ask(self, *args, **kwargs)
-        if _abo_state["depth"] == 0:  # ask/tell interface used by hand
-            with _abo_lock:
-                _abo_state["open"].add((id(self), trial.number))
-                _abo_state["phase"] += 1
-        return trial
-
-    @_abo_functools.wraps(tell)
-    def wrapped_tell(self, trial, *args, **kwargs):
-        try:
-            return tell(self, trial, *args, **kwargs)
-        finally:
-            number = trial if isinstance(trial, int) else getattr(trial, "number", None)
-            key = (id(self), number)
-            if key in _abo_state["open"]:
-                with _abo_lock:
-                    _abo_state["open"].discard(key)
-                    _abo_state["phase"] += 1
-                _adaptbench_event("optuna_tell", study=self.study_name, storage=_abo_storage_of(self),
-                                  **_abo_trial_summary(self))
-
-    Study.optimize, Study.ask, Study.tell = wrapped_optimize, wrapped_ask, wrapped_tell
-
-
-def _abo_patch_optuna(optuna):
-    import optuna.study as study_pkg
-    import optuna.study.study as study_mod
-    create = _abo_wrap_create_study(optuna, study_mod.create_study)
-    load = _abo_wrap_load_study(study_mod.load_study)
-    for module in (optuna, study_pkg, study_mod):
-        module.create_study, module.load_study = create, load
-    _abo_patch_study_class(study_mod.Study)
-
-
-def _abo_record_fit(framework, target, func, args, kwargs, predictor=True):
-    """Call a training entry point; record it once it returns, if it is the outermost one in this thread."""
-    depth = getattr(_abo_fit_depth, "n", 0)
-    if depth:
-        return func(*args, **kwargs)
-    in_study, start = _abo_in_study(), __import__("time").time()
-    _abo_fit_depth.n = 1
-    try:
-        result = func(*args, **kwargs)
-    finally:
-        _abo_fit_depth.n = 0
-    _adaptbench_event("fit", framework=framework, target=target, in_study=in_study, start=start,
-                      predictor=predictor)
-    return result
-
-
-def _abo_wrap_fit(framework, func):
-    if getattr(func, "_abo_wrapped", False):
-        return func
-
-    @_abo_functools.wraps(func)
-    def fit(self, *args, **kwargs):
-        # a scaler or encoder fitted after the study is preprocessing, not the final model
-        predictor = framework != "sklearn" or hasattr(self, "predict")
-        return _abo_record_fit(framework, type(self).__name__, func, (self,) + args, kwargs, predictor)
-    fit._abo_wrapped = True
-    return fit
-
-
-_ABO_SKLEARN_METHODS = ("fit", "partial_fit", "fit_transform", "fit_predict")
-
-
-def _abo_wrap_sklearn_class(cls):
-    for name in _ABO_SKLEARN_METHODS:
-        func = cls.__dict__.get(name)
-        if _abo_inspect.isfunction(func):  # leave descriptors (e.g. available_if) and inherited methods alone
-            setattr(cls, name, _abo_wrap_fit("sklearn", func))
-
-
-def _abo_patch_sklearn_base(base):
-    """Every estimator class defined from now on gets its own fit methods wrapped as it is created."""
-    estimator = base.BaseEstimator
-    own = estimator.__dict__.get("__init_subclass__")
-    own = own.__func__ if isinstance(own, classmethod) else None
-
-    def __init_subclass__(cls, **kwargs):
-        if own is not None:
-            own(cls, **kwargs)
-        else:
-            super(estimator, cls).__init_subclass__(**kwargs)
-        try:
-            _abo_wrap_sklearn_class(cls)
-        except Exception as exc:
-            _adaptbench_event("probe_error", probe="optuna_hpo", error="sklearn %s: %r" % (cls.__name__, exc))
-
-    estimator.__init_subclass__ = classmethod(__init_subclass__)
-
-
-def _abo_patch_method(framework, cls, name="fit"):
-    setattr(cls, name, _abo_wrap_fit(framework, getattr(cls, name)))
-
-
-def _abo_patch_torch(torch):
-    """Plain PyTorch loops have no fit(): one event per phase in which optimizer steps happen."""
-    def after_step(optimizer, args, kwargs):
-        if getattr(_abo_fit_depth, "n", 0):
-            return
-        key = (_abo_state["phase"], _abo_in_study())
-        if _abo_state["torch_seen"] != key:
-            _abo_state["torch_seen"] = key
-            _adaptbench_event("fit", framework="torch", target=type(optimizer).__name__, in_study=key[1],
-                              start=__import__("time").time())
-    __import__("importlib").import_module("torch.optim.optimizer").register_optimizer_step_post_hook(after_step)
-
-
-_adaptbench_on_import("optuna", _abo_patch_optuna)
-_adaptbench_on_import("sklearn.base", _abo_patch_sklearn_base)
-_adaptbench_on_import("keras", lambda m: _abo_patch_method("keras", m.Model))
-_adaptbench_on_import("lightning.pytorch", lambda m: _abo_patch_method("lightning", m.Trainer))
-_adaptbench_on_import("pytorch_lightning", lambda m: _abo_patch_method("lightning", m.Trainer))
-_adaptbench_on_import("torch", _abo_patch_torch)
-'''
+REL_TOL = 1e-5  # Keras keeps a learning rate as float32
+SHOWN = 4  # names quoted in a reason
 
 
 class OptunaHpoArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_trials: int = Field(default=2, ge=1)  # completed trials a study needs
     require_final_training: bool = True  # a model trained outside the study, after it finished
+    require_best_params: bool = True  # ... with the best trial's values for the tuned names it can be followed in
 
 
 @dataclass(frozen=True)
@@ -291,49 +55,114 @@ class StudyFacts:
     n_trials: int
     n_complete: int
     n_complete_with_params: int
+    trials: dict[int, dict[str, Any]] = field(default_factory=dict)  # trial number -> suggested params
+    best: tuple[dict[str, Any], ...] = ()  # the best trial's params (the Pareto front's, with several objectives)
+    best_number: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return {"name": self.name, "source": self.source, "n_trials": self.n_trials, "n_complete": self.n_complete,
+                "n_complete_with_params": self.n_complete_with_params, "best_number": self.best_number,
+                "best": list(self.best)[:3]}
 
 
 @checker("optuna_hpo")
 class OptunaHpoChecker(Checker):
     Args = OptunaHpoArgs
-    version = 2
+    version = 3
     probe = PROBE
 
     def check(self, ctx: CheckContext) -> CheckResult:
         studies = collect_studies(ctx.workdir, ctx.events)
-        details = {"studies": [s.as_dict() for s in studies]}
+        details: dict[str, Any] = {"studies": [s.as_dict() for s in studies]}
         if not studies:
-            return self.fail("optuna.no_study", "no Optuna study was created", **details)
+            return self.fail("optuna.no_study", _no_study_reason(ctx.events), **details)
         enough = [s for s in studies if s.n_complete >= self.args.min_trials]
         if not enough:
-            best = max(s.n_complete for s in studies)
-            return self.fail("optuna.too_few_trials", f"the study completed {best} trial(s); at least "
-                             f"{self.args.min_trials} are needed", **details)
+            best = max(studies, key=lambda s: s.n_complete)
+            return self.fail("optuna.too_few_trials", f"study '{best.name}' completed {best.n_complete} of "
+                             f"{best.n_trials} trial(s); at least {self.args.min_trials} must complete: run "
+                             f"study.optimize(objective, n_trials={max(self.args.min_trials, 3)}) and let the "
+                             "objective return a value", **details)
         tuned = [s for s in enough if s.n_complete_with_params == s.n_complete]
         if not tuned:
-            return self.fail("optuna.no_params", "completed trials suggest no hyperparameters "
-                             "(the objective never calls trial.suggest_*)", **details)
+            study = max(enough, key=lambda s: s.n_complete)
+            return self.fail("optuna.no_params", f"study '{study.name}' completed {study.n_complete} trials, but "
+                             f"{study.n_complete - study.n_complete_with_params} of them suggested no "
+                             "hyperparameter: the objective must take its values from trial.suggest_int/"
+                             "suggest_float/suggest_categorical", **details)
         study = max(tuned, key=lambda s: s.n_complete)
         summary = f"study '{study.name}' completed {study.n_complete} trials with suggested parameters"
-        if self.args.require_final_training:
-            fits = final_fits(ctx.events)
-            details["fits"] = fit_summary(ctx.events)
-            if not fits:
-                return self.fail("optuna.no_final_training", f"{summary}, but no model was trained after "
-                                 "the study finished (retrain on study.best_params)", **details)
-            summary += f"; then trained {fits[-1].get('target')} ({fits[-1].get('framework')})"
-        return self.ok(summary, **details)
+        if not self.args.require_final_training:
+            return self.ok(summary, **details)
+        fits = final_fits(ctx.events)
+        details["fits"] = fit_summary(ctx.events)
+        if not fits:
+            return self.fail("optuna.no_final_training", _no_final_reason(summary, ctx.events), **details)
+        summary += f"; then trained {fits[-1].get('target')} ({fits[-1].get('framework')})"
+        if not self.args.require_best_params:
+            return self.ok(summary, **details)
+        return self._judge_best(study, fits, ctx.events, summary, details)
+
+    def _judge_best(self, study: StudyFacts, fits: list[dict[str, Any]], events: list[dict[str, Any]],
+                    summary: str, details: dict[str, Any]) -> CheckResult:
+        slots = tuned_slots(study, events)
+        details["slots"] = {name: sorted(keys)[:6] for name, keys in slots.items()}
+        untraced = sorted(set().union(*(p.keys() for p in study.trials.values())) - set(slots)) if study.trials else []
+        details["untraced"] = untraced
+        outcome = compare_final(fits, slots, study.best)
+        details["final_check"] = outcome.as_dict()
+        if outcome.verdict == "mismatch":
+            return self.fail("optuna.not_best_params", _mismatch_reason(study, outcome), **details)
+        if outcome.verdict == "ok":
+            names = ", ".join(f"{n}={_show(v)}" for n, v in list(outcome.used.items())[:SHOWN])
+            return self.ok(f"{summary}, with the best trial's {names}", **details)
+        why = ("the trials' training configurations do not show any tuned value" if not slots else
+               "the final training's configuration holds none of the tuned settings")
+        return self.ok(f"{summary} (whether it used the best values could not be checked: {why})", **details)
+
+
+# ---------------------------------------------------------------- reasons
+
+
+def _no_study_reason(events: list[dict[str, Any]]) -> str:
+    fits = sum(1 for e in events if e.get("kind") == "fit")
+    trained = f" (the script trained {fits} model(s), none of them inside a study)" if fits else ""
+    return (f"no Optuna study was created{trained}: create one with optuna.create_study() and run "
+            "study.optimize(objective, n_trials=...)")
+
+
+def _no_final_reason(summary: str, events: list[dict[str, Any]]) -> str:
+    before = sum(1 for e in final_candidates(events) if e.get("start", 0.0) < last_study_end(events))
+    where = (f" ({before} training call(s) ran before the study ended, none after)" if before else
+             " (no training call ran outside the trials)")
+    return (f"{summary}, but no model was trained after the study finished{where}: build the final model from "
+            "study.best_params and train it once the study is done")
+
+
+def _mismatch_reason(study: StudyFacts, outcome: FinalCheck) -> str:
+    wrong = list(outcome.wrong.items())[:SHOWN]
+    found = "; ".join(f"{name}={_show_values(values)} ({slot})" for name, (slot, values) in wrong)
+    expected = ", ".join(f"{name}={_show(outcome.best[name])}" for name, _ in wrong)
+    trial = f" (trial {study.best_number})" if study.best_number is not None else ""
+    return (f"the final training of {outcome.target} did not use the study's best values: it trained with {found}, "
+            f"but the best trial{trial} found {expected}; build the final model from study.best_params")
+
+
+def _show(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+
+
+def _show_values(values: list[Any]) -> str:
+    shown = [_show(v) for v in values[:3]]
+    return shown[0] if len(shown) == 1 else "[" + ", ".join(shown) + ("..." if len(values) > 3 else "") + "]"
 
 
 # ---------------------------------------------------------------- studies
 
 
 def collect_studies(workdir: Path, events: list[dict[str, Any]]) -> list[StudyFacts]:
-    """Studies read from every sqlite storage the script used; the probe's own records stand in for
-    studies whose storage cannot be read back (another backend, or a file outside the work dir)."""
+    """Studies read from every sqlite storage the probe saw the script use; the probe's own records stand in
+    for studies whose storage cannot be read back (another backend, or a file outside the work dir)."""
     studies: list[StudyFacts] = []
     read: set[Path] = set()
     for db in storage_files(workdir, events):
@@ -349,14 +178,23 @@ def collect_studies(workdir: Path, events: list[dict[str, Any]]) -> list[StudyFa
         if key in seen or _sqlite_path(workdir, event.get("storage")) in read:
             continue
         seen.add(key)
-        studies.append(StudyFacts(name=event["study"], source="events", n_trials=event.get("n_trials", 0),
-                                  n_complete=event["n_complete"],
-                                  n_complete_with_params=event.get("n_complete_with_params", 0)))
+        studies.append(_study_from_events(event, events))
     return studies
 
 
+def _study_from_events(end: dict[str, Any], events: list[dict[str, Any]]) -> StudyFacts:
+    trials = {int(e["number"]): dict(e.get("params") or {}) for e in events
+              if e.get("kind") == "optuna_trial" and e.get("study") == end.get("study")
+              and isinstance(e.get("number"), int)}
+    best = tuple(b for b in end.get("best_params") or [] if isinstance(b, dict))
+    return StudyFacts(name=str(end.get("study")), source="events", n_trials=end.get("n_trials", 0),
+                      n_complete=end["n_complete"], n_complete_with_params=end.get("n_complete_with_params", 0),
+                      trials=trials, best=best, best_number=end.get("best_number"))
+
+
 def storage_files(workdir: Path, events: list[dict[str, Any]]) -> list[Path]:
-    found = sorted(p.resolve() for p in (workdir / INJECTED_DIR).glob("*.db"))
+    """The sqlite files the probe's records name (a file merely lying in the work dir is no evidence)."""
+    found: list[Path] = []
     for event in events:
         if event.get("kind") in ("optuna_study", *HPO_END_KINDS):
             path = _sqlite_path(workdir, event.get("storage"))
@@ -381,12 +219,12 @@ def read_sqlite(db: Path) -> list[StudyFacts] | None:
 
     try:
         storage = optuna.storages.RDBStorage(f"sqlite:///{db}", skip_table_creation=True)
-    except Exception as exc:  # noqa: BLE001 -- a file the script wrote: not Optuna's, another version...
+    except Exception as exc:
         log.warning("cannot open Optuna storage %s: %r", db, exc)
         return None
     try:
         return [_study_facts(storage, name, str(db)) for name in optuna.study.get_all_study_names(storage)]
-    except Exception as exc:  # noqa: BLE001 -- same: judged from the probe's records instead
+    except Exception as exc:
         log.warning("cannot read Optuna storage %s: %r", db, exc)
         return None
     finally:
@@ -397,27 +235,137 @@ def read_sqlite(db: Path) -> list[StudyFacts] | None:
 def _study_facts(storage: Any, name: str, source: str) -> StudyFacts:
     import optuna
 
-    trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    study = optuna.load_study(study_name=name, storage=storage)
+    trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best, number = _best_of(study, complete)
     return StudyFacts(name=name, source=source, n_trials=len(trials), n_complete=len(complete),
-                      n_complete_with_params=sum(1 for t in complete if t.params))
+                      n_complete_with_params=sum(1 for t in complete if t.params),
+                      trials={t.number: dict(t.params) for t in trials if t.params}, best=best, best_number=number)
+
+
+def _best_of(study: Any, complete: list[Any]) -> tuple[tuple[dict[str, Any], ...], int | None]:
+    if not complete:
+        return (), None
+    if len(study.directions) == 1:
+        best = study.best_trial
+        return (dict(best.params),), best.number
+    return tuple(dict(t.params) for t in study.best_trials), None
 
 
 # ---------------------------------------------------------------- final training
 
 
-def final_fits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Training calls made outside any trial, starting after the study's last trial ended, of a model: a
-    predictor, or any estimator class the trials themselves trained (a tuned KernelPCA has no `predict`, but a
-    scaler fitted after the study that no trial trained is preprocessing)."""
-    last_end = max((e.get("t", 0.0) for e in events if e.get("kind") in HPO_END_KINDS), default=0.0)
+def last_study_end(events: list[dict[str, Any]]) -> float:
+    return max((e.get("t", 0.0) for e in events if e.get("kind") in HPO_END_KINDS), default=0.0)
+
+
+def final_candidates(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Training calls made outside any trial, of a model: a predictor, or any estimator class the trials
+    themselves trained (a tuned KernelPCA has no `predict`, but a scaler no trial trained is preprocessing)."""
     tuned = {e.get("target") for e in events if e.get("kind") == "fit" and e.get("in_study")} - {None}
     return [e for e in events if e.get("kind") == "fit" and not e.get("in_study")
-            and (e.get("predictor", True) or e.get("target") in tuned)
-            and e.get("start", e.get("t", 0.0)) >= last_end]
+            and (e.get("predictor", True) or e.get("target") in tuned)]
+
+
+def final_fits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates that started after the study's last trial ended."""
+    last_end = last_study_end(events)
+    return [e for e in final_candidates(events) if e.get("start", e.get("t", 0.0)) >= last_end]
 
 
 def fit_summary(events: list[dict[str, Any]]) -> dict[str, int]:
     fits = [e for e in events if e.get("kind") == "fit"]
     inside = sum(1 for e in fits if e.get("in_study"))
     return {"total": len(fits), "in_study": inside, "after_study": len(final_fits(events))}
+
+
+# ---------------------------------------------------------------- best values: where each name went
+
+
+def same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-12)
+    if isinstance(a, str) and isinstance(b, str):
+        return a.lower() == b.lower()
+    return a is None and b is None
+
+
+def _holds(config: dict[str, list[Any]], key: str, value: Any) -> bool:
+    return any(same_value(value, v) for v in config.get(key, []))
+
+
+def _config(fit: dict[str, Any]) -> dict[str, list[Any]]:
+    config = fit.get("config")
+    return {k: v for k, v in config.items() if isinstance(v, list)} if isinstance(config, dict) else {}
+
+
+def tuned_slots(study: StudyFacts, events: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """name -> the configuration keys that held the suggested value in every trial that trained."""
+    by_trial: dict[int, list[dict[str, list[Any]]]] = {}
+    for e in events:
+        trial = e.get("trial")
+        if (e.get("kind") == "fit" and e.get("in_study") and isinstance(trial, list) and len(trial) == 2
+                and trial[0] == study.name and isinstance(trial[1], int) and trial[1] in study.trials):
+            by_trial.setdefault(trial[1], []).append(_config(e))
+    slots: dict[str, set[str]] = {}
+    for name in sorted(set().union(*(p.keys() for p in study.trials.values())) if study.trials else ()):
+        common: set[str] | None = None
+        for number, configs in by_trial.items():
+            if name not in study.trials[number]:
+                continue
+            value = study.trials[number][name]
+            keys = {k for config in configs for k in config if _holds(config, k, value)}
+            common = keys if common is None else common & keys
+        if common:
+            slots[name] = common
+    return slots
+
+
+@dataclass
+class FinalCheck:
+    verdict: str  # "ok" | "mismatch" | "unverified"
+    target: str = ""
+    used: dict[str, Any] = field(default_factory=dict)  # name -> best value found in the final training
+    wrong: dict[str, tuple[str, list[Any]]] = field(default_factory=dict)  # name -> (slot, values found there)
+    best: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "target": self.target, "used": self.used,
+                "wrong": {n: {"slot": s, "values": v[:5]} for n, (s, v) in self.wrong.items()}}
+
+
+def compare_final(fits: list[dict[str, Any]], slots: dict[str, set[str]],
+                  best: tuple[dict[str, Any], ...]) -> FinalCheck:
+    """ok when some final training holds, for every tuned name it has a slot of, the best value in one of
+    them; mismatch when final trainings have such slots but none holds all best values."""
+    closest: FinalCheck | None = None
+    for fit in reversed(fits):
+        config = _config(fit)
+        present = {name: sorted(keys & config.keys()) for name, keys in slots.items() if keys & config.keys()}
+        if not present:
+            continue
+        for params in best:
+            outcome = _against(fit, config, present, params)
+            if outcome.verdict == "ok":
+                return outcome
+            if closest is None or len(outcome.wrong) < len(closest.wrong):
+                closest = outcome
+    return closest or FinalCheck("unverified")
+
+
+def _against(fit: dict[str, Any], config: dict[str, list[Any]], present: dict[str, list[str]],
+             params: dict[str, Any]) -> FinalCheck:
+    outcome = FinalCheck("ok", target=str(fit.get("target")), best=params)
+    for name, keys in present.items():
+        if name not in params:
+            continue
+        if any(_holds(config, k, params[name]) for k in keys):
+            outcome.used[name] = params[name]
+        else:
+            outcome.wrong[name] = (keys[0], config[keys[0]])
+    if outcome.wrong:
+        outcome.verdict = "mismatch"
+    return outcome

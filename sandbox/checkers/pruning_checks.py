@@ -157,7 +157,7 @@ _adaptbench_on_import("torch", _pr_install)
 class PruningArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["nncf", "torch_prune"]
-    min_sparsity: float = Field(0.2, ge=0.0, le=1.0)  # over all weight tensors (>= 2-D) in the saved model
+    min_sparsity: float = Field(0.2, ge=0.0, le=1.0)  # over the saved weights the method can prune
     max_sparsity: float = Field(0.99, ge=0.0, le=1.0)  # an all-zero model is not a pruned model
     model_file: str = "model.pt"
 
@@ -170,6 +170,7 @@ class Observed:
     torch_used: bool = False
     nncf_used: bool = False
     active: dict[str, list[int]] = field(default_factory=lambda: {"nncf": [], "torch_prune": []})
+    mask_step: dict[str, int] = field(default_factory=dict)  # optimizer steps done when the first mask appeared
     probe_errors: list[str] = field(default_factory=list)
 
     def method_seen(self, method: str) -> bool:
@@ -187,8 +188,10 @@ def observe(events: list[dict[str, Any]]) -> Observed:
         kind = e.get("kind")
         if kind == TORCH_MASK_EVENT:
             seen.torch_used = True
+            seen.mask_step.setdefault("torch_prune", int(e.get("step", 0)))
         elif kind == NNCF_STORAGE_EVENT:
             seen.nncf_used = True
+            seen.mask_step.setdefault("nncf", int(e.get("step", 0)))
         elif kind == STEP_EVENT:
             seen.steps = max(seen.steps, int(e.get("step", 0)))
             for method in _active_methods(e, seen):
@@ -212,45 +215,72 @@ def _active_methods(e: dict[str, Any], seen: Observed) -> list[str]:
 @checker("pruning")
 class PruningChecker(Checker):
     Args = PruningArgs
-    version = 1
+    version = 2
     probe = PROBE
 
     def check(self, ctx: CheckContext):
         method, other = self.args.method, ("torch_prune" if self.args.method == "nncf" else "nncf")
         seen = observe(ctx.events)
-        saved = load_sparsity(ctx.workdir / self.args.model_file)
+        saved = load_sparsity(ctx.workdir / self.args.model_file, method)
         details = {"observed": seen.summary(), "saved": saved.summary(), "probe_errors": seen.probe_errors[:3]}
         if seen.probe_errors and not seen.steps:  # the observer broke, not the candidate
             return self.fail("harness_error", f"the pruning probe failed: {seen.probe_errors[0]}", **details)
         if saved.error:
-            return self.fail("pruning.no_model_file", saved.error, **details)
+            return self.fail("pruning.no_model_file", _missing_file_reason(ctx.workdir, self.args.model_file,
+                                                                           saved.error), **details)
         if not (seen.torch_used or seen.nncf_used) and saved.sparsity < ZERO_ACTIVITY:
-            return self.fail("pruning.none", "no pruning happened: no pruning mask was ever attached to a model and "
-                             f"{self.args.model_file} has {saved.sparsity:.1%} zero weights", **details)
+            return self.fail("pruning.none", f"no pruning happened: no {_NAMES[method]} mask was ever attached to a "
+                             f"model and {self.args.model_file} has {saved.sparsity:.1%} zero weights; "
+                             f"{_HOW[method]} before or during training", **details)
         if not seen.method_seen(method):
-            how = _NAMES[other] if seen.method_seen(other) else "hand-written code (zeroed weights)"
-            return self.fail("pruning.wrong_method", f"the model was pruned with {how}, but {_NAMES[method]} "
-                             "was asked for and never attached a pruning mask", **details)
+            how = _NAMES[other] if seen.method_seen(other) else "hand-written code (weights set to zero)"
+            return self.fail("pruning.wrong_method", f"the model was pruned with {how}, but the task asks for "
+                             f"{_NAMES[method]}, which never attached a mask: {_HOW[method]}", **details)
         if seen.steps == 0:
-            return self.fail("pruning.not_during_training", "no optimizer step was observed: the model was not "
-                             "trained with a torch optimizer", **details)
+            return self.fail("pruning.not_during_training", f"{_NAMES[method]} attached masks, but no torch "
+                             "optimizer step ever ran: train the pruned model with optimizer.step()", **details)
         if not seen.active[method]:
-            return self.fail("pruning.not_during_training", f"none of the {seen.steps} optimizer steps updated "
-                             f"weights pruned by {_NAMES[method]}: pruning happened after training, on another "
-                             "model, or not at all", **details)
+            return self.fail("pruning.not_during_training", _not_during_reason(seen, method), **details)
         return self._judge_sparsity(saved, seen, method, details)
 
     def _judge_sparsity(self, saved: SavedSparsity, seen: Observed, method: str, details: dict[str, Any]):
+        over = f"over the {saved.weights:,} weights {_NAMES[method]} can prune" + (
+            f" (not counted: {_names(saved.left_out)})" if saved.left_out else "")
         if saved.sparsity < self.args.min_sparsity:
-            return self.fail("pruning.low_sparsity", f"{self.args.model_file} is {saved.sparsity:.1%} sparse; "
-                             f"at least {self.args.min_sparsity:.0%} expected", **details)
+            return self.fail("pruning.low_sparsity", f"{self.args.model_file} is {saved.sparsity:.1%} sparse {over}; "
+                             f"at least {self.args.min_sparsity:.0%} is expected: raise the pruning ratio (or "
+                             "amount) and keep the masks until the model is saved", **details)
         if saved.sparsity > self.args.max_sparsity:
-            return self.fail("pruning.too_sparse", f"{self.args.model_file} is {saved.sparsity:.1%} sparse: "
-                             "almost every weight is zero", **details)
+            return self.fail("pruning.too_sparse", f"{self.args.model_file} is {saved.sparsity:.1%} sparse {over}: "
+                             f"almost every weight is zero (at most {self.args.max_sparsity:.0%} makes sense); "
+                             "lower the pruning ratio", **details)
         steps = seen.active[method]
         return self.ok(f"{_NAMES[method]} pruning active at {len(steps)} sampled optimizer step(s) of "
-                       f"{seen.steps} (from step {steps[0]}); {self.args.model_file} is {saved.sparsity:.1%} sparse",
-                       **details)
+                       f"{seen.steps} (from step {steps[0]}); {self.args.model_file} is {saved.sparsity:.1%} sparse "
+                       f"{over}", **details)
+
+
+_HOW = {"nncf": "apply nncf.prune(model, mode=..., ratio=..., examples_inputs=...) to the model that is trained",
+        "torch_prune": "apply torch.nn.utils.prune (e.g. prune.l1_unstructured(module, 'weight', amount=...)) to "
+                       "the layers of the model that is trained"}
+
+
+def _names(keys: list[str], shown: int = 3) -> str:
+    return ", ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
+def _missing_file_reason(workdir: Path, model_file: str, error: str) -> str:
+    others = sorted(p.name for p in Path(workdir).glob("*.p*t*") if p.is_file() and p.name != model_file)[:5]
+    found = f" (model files in the work dir: {', '.join(others)})" if others else ""
+    return f"{error}{found}; save the pruned model's state_dict with torch.save(model.state_dict(), '{model_file}')"
+
+
+def _not_during_reason(seen: Observed, method: str) -> str:
+    attached = seen.mask_step.get(method)
+    when = (f"its masks were attached after optimizer step {attached} of {seen.steps}" if attached is not None
+            and attached >= seen.steps else "its masks never covered the parameters the optimizer updated")
+    return (f"{_NAMES[method]} did not prune during training: {when}; prune the model before the training loop "
+            "and pass that model's parameters to the optimizer")
 
 
 _NAMES = {"nncf": "NNCF", "torch_prune": "torch.nn.utils.prune"}
@@ -264,30 +294,56 @@ NNCF_MASK = re.compile(r"^(?P<prefix>.*?)__nncf_hooks\.(pre|post)_hooks\.(?P<op>
 
 @dataclass
 class SavedSparsity:
-    sparsity: float = 0.0
-    weights: int = 0  # elements in weight tensors (>= 2-D, floating point)
+    sparsity: float = 0.0  # over the weights the method can prune
+    weights: int = 0  # elements in those weights
     zeros: int = 0
     masks: dict[str, int] = field(default_factory=dict)  # how many masks of each kind the file holds
     error: str | None = None
+    overall: float = 0.0  # over every weight matrix (>= 2-D, floating point), for the record
+    left_out: list[str] = field(default_factory=list)  # weight matrices the method cannot prune
 
     def summary(self) -> dict[str, Any]:
         return {"sparsity": round(self.sparsity, 4), "weights": self.weights, "zeros": self.zeros,
-                "masks": self.masks, "error": self.error}
+                "masks": self.masks, "error": self.error, "overall_sparsity": round(self.overall, 4),
+                "not_prunable": self.left_out[:20]}
 
 
-def load_sparsity(path: Path) -> SavedSparsity:
+def load_sparsity(path: Path, method: str = "torch_prune") -> SavedSparsity:
+    """Sparsity of the saved model over the weights `method` can prune (see `prunable`)."""
     if not path.is_file():
         return SavedSparsity(error=f"the pruned model was not saved to {path.name}")
     tensors, error = _load_tensors(path)
     if error:
         return SavedSparsity(error=error)
-    effective, masks = effective_weights(tensors)
-    weights = [t for t in effective.values() if t.dim() >= 2 and t.is_floating_point()]
-    if not weights:
+    effective, masks, masked = effective_weights(tensors)
+    matrices = {k: t for k, t in effective.items() if t.dim() >= 2 and t.is_floating_point()}
+    if not matrices:
         return SavedSparsity(error=f"{path.name} holds no weight tensors (expected the model's state_dict)")
-    total = sum(t.numel() for t in weights)
-    zeros = sum(int((t == 0).sum()) for t in weights)
-    return SavedSparsity(sparsity=zeros / total, weights=total, zeros=zeros, masks=masks)
+    kept = {k: t for k, t in matrices.items() if prunable(k, method, masked)}
+    total = sum(t.numel() for t in kept.values())
+    zeros = sum(int((t == 0).sum()) for t in kept.values())
+    all_total = sum(t.numel() for t in matrices.values())
+    all_zeros = sum(int((t == 0).sum()) for t in matrices.values())
+    return SavedSparsity(sparsity=zeros / total if total else 0.0, weights=total, zeros=zeros, masks=masks,
+                         overall=all_zeros / all_total, left_out=sorted(set(matrices) - set(kept)))
+
+
+# the last part of a tensor's name: which kind of weight it is
+LAYER_WEIGHT = re.compile(r"^weight$")  # Linear, Conv*, ConvTranspose*, Embedding*, and custom `weight` matrices
+TORCH_PRUNE_EXTRA = re.compile(r"^(weight_(ih|hh)_l\d+(_reverse)?|in_proj_weight|[qkv]_proj_weight)$")  # RNN, attention
+
+
+def prunable(key: str, method: str, masked: set[str]) -> bool:
+    """Whether the method can prune this saved tensor. NNCF masks the weights of convolutions, linear layers,
+    embeddings and matrix products whose weight is a constant: a layer's `weight`, and whatever it masked
+    (self-attention's packed input projection). It cannot mask nn.LSTM/GRU weights or cross-attention input
+    projections. torch.nn.utils.prune can mask any parameter; positional embeddings and class tokens are not
+    weights anybody prunes, so both methods are measured over layer weights, RNN and attention matrices
+    (torch prune) and masked tensors."""
+    if key in masked:
+        return True
+    last = key.rsplit(".", 1)[-1]
+    return bool(LAYER_WEIGHT.match(last) or (method == "torch_prune" and TORCH_PRUNE_EXTRA.match(last)))
 
 
 def _load_tensors(path: Path) -> tuple[dict[str, Any], str | None]:
@@ -295,7 +351,7 @@ def _load_tensors(path: Path) -> tuple[dict[str, Any], str | None]:
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any file the candidate wrote: a pickled module, garbage...
+    except Exception as exc:
         return {}, (f"{path.name} cannot be loaded as data (torch.load(weights_only=True)): {type(exc).__name__}; "
                     "save the model's state_dict(), not the model object")
     flat: dict[str, Any] = {}
@@ -313,19 +369,23 @@ def _flatten(obj: Any, prefix: str, out: dict[str, Any], tensor_type: type) -> N
                 _flatten(value, f"{prefix}{key}.", out, tensor_type)
 
 
-def effective_weights(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
-    """Weights as the pruned model uses them: torch `_orig * _mask`, NNCF `weight * mask`, else as saved."""
+def effective_weights(tensors: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int], set[str]]:
+    """Weights as the pruned model uses them: torch `_orig * _mask`, NNCF `weight * mask`, else as saved;
+    with how many masks of each kind, and the names of the masked tensors."""
     out = {k: v for k, v in tensors.items() if not k.endswith("_mask") and not NNCF_MASK.match(k)}
     masks = {"torch": 0, "nncf": 0}
+    masked: set[str] = set()
     for key, mask in tensors.items():
         if key.endswith("_mask") and key[:-5] + "_orig" in tensors:
             base = key[:-5]
             out.pop(base + "_orig", None)
             out[base] = tensors[base + "_orig"] * (mask != 0)
             masks["torch"] += 1
+            masked.add(base)
         elif (m := NNCF_MASK.match(key)) and (target := m["prefix"] + m["op"].replace(":", ".")) in tensors:
             keep = mask.bool() if m["kind"] == "binary_mask" else mask.float().sigmoid() > 0.5
             if keep.shape == tensors[target].shape:
                 out[target] = tensors[target] * keep
                 masks["nncf"] += 1
-    return out, masks
+                masked.add(target)
+    return out, masks, masked

@@ -219,6 +219,142 @@ def test_dvc_status_answer_decides_after_the_file_checks(dataset_reference, answ
     assert "'data/readings.csv.dvc'" in sent[0].replace('"', "'") and "cloud=True" in sent[0]
 
 
+# ---------------------------------------------------------------- several versions: history beyond HEAD
+
+REVISION, BRANCHES, PIPELINE = "dvc-from-gitpython-revision", "dvc-from-gitpython-branches", "dvc-from-gitpython-pipeline"
+EACH_PUSH = "    dvc.push()  # this version's data, while it is the workspace's\n"
+PUSH_ONCE = ("    origin = repo.remote(\"origin\")\n", "    dvc_repo.push()\n    origin = repo.remote(\"origin\")\n")
+HISTORY_CASES = {
+    # name: (task, edits of its reference, code, evidence the reason names)
+    "revision_pushes_only_the_latest": (REVISION, [(EACH_PUSH, ""), PUSH_ONCE], "dvc.version_not_pushed",
+                                        "data/patients.csv at 'data-v1'"),
+    "dataset_pushes_only_the_latest": (DATASET, [(LAST_PUSH, ""), ("\n\nif __name__", "    push(repo, dvc)\n\n\nif __name__")],
+                                       "dvc.version_not_pushed", "data/readings.csv at commit"),
+    # one push per version through the command line, right after its tag
+    "revision_pushes_each_version_with_the_cli": (REVISION, [(EACH_PUSH, ("    __import__('subprocess').run(['dvc', "
+                                                  "'push', '-q'], check=True)\n"))],
+                                                  "ok", "versions data-v1, data-v2 pushed too"),
+    # each version pushed as it is committed, by target (DVC cannot push every commit at once to a remote
+    # given relative to the project: in an old commit's tree the url resolves against the tree's root)
+    "dataset_pushes_each_version_by_target": (DATASET, [("    commit = repo.index.commit(",
+                                              "    dvc.push(targets=[str(DATA_FILE)])\n    commit = repo.index.commit("),
+                                              ("pushed = dvc.push()", "pushed = 0")],
+                                              "ok", "every version in the git history pushed"),
+}
+
+
+SLOW_HISTORY = {"revision_pushes_each_version_with_the_cli", "dataset_pushes_only_the_latest"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_HISTORY else n
+                                  for n in sorted(HISTORY_CASES)])
+def test_every_version_must_reach_the_remote(name, tmp_path):
+    task_id, edits, expected, evidence = HISTORY_CASES[name]
+    graded = run_task(task_id, mutate(load_task(TASKS / task_id).reference_code(), *edits), tmp_path)
+    assert graded.execution.exit_code == 0, describe(graded)
+    assert graded.verdict.code == expected, describe(graded)
+    assert evidence in graded.verdict.reason, graded.verdict.reason
+
+
+@pytest.fixture(scope="module")
+def revision_reference(tmp_path_factory) -> Graded:
+    task = load_task(TASKS / REVISION)
+    return run_task(REVISION, task.reference_code(), tmp_path_factory.mktemp("revision-ref"))
+
+
+def _retag_v1_without_dvc_file(workdir: Path) -> None:
+    git(workdir, "tag", "-f", "data-v1", "main~2")  # the repository's first commit: no .dvc file yet
+
+
+def _commit_v1_data_to_git_at_its_tag(workdir: Path) -> None:
+    data = workdir / "data" / "patients.csv"
+    kept = data.read_bytes()
+    git(workdir, "checkout", "-q", "data-v1")
+    git(workdir, "add", "-f", "data/patients.csv")
+    git(workdir, "commit", "-q", "-m", "data in git")
+    git(workdir, "tag", "-f", "data-v1")
+    git(workdir, "checkout", "-q", "main")  # removes the file git tracked at the tag: put the workspace back
+    data.write_bytes(kept)
+
+
+@pytest.mark.parametrize(("alter", "expected"), [
+    (_retag_v1_without_dvc_file, "dvc.version_not_tracked"),
+    (_commit_v1_data_to_git_at_its_tag, "dvc.data_in_git")])
+def test_an_earlier_version_must_be_a_dvc_version(revision_reference, tmp_path, alter, expected):
+    assert revision_reference.verdict.passed, describe(revision_reference)
+    assert rejudge(REVISION, revision_reference, tmp_path, alter) == expected
+
+
+# ---------------------------------------------------------------- the pipeline task
+
+
+@pytest.fixture(scope="module")
+def pipeline_reference(tmp_path_factory) -> Graded:
+    task = load_task(TASKS / PIPELINE)
+    return run_task(PIPELINE, task.reference_code(), tmp_path_factory.mktemp("pipeline-ref"))
+
+
+def test_pipeline_reference_passes(pipeline_reference):
+    assert pipeline_reference.verdict.passed, describe(pipeline_reference)
+    assert "pipeline stages prepare, train, evaluate run by DVC" in pipeline_reference.verdict.reason
+
+
+BY_HAND = [  # dvc.yaml is written, but the script runs the stages itself: DVC never ran the pipeline
+    ("    run_pipeline(dvc)\n    run_pipeline(dvc)  # a second run finds nothing to do\n",
+     "    for name, *_ in STAGES:\n        run_stage(name)\n"),
+    (("str(LOCK_FILE), str(METRICS_FILE),\n                    str(PREPARED.parent / \".gitignore\"), "
+     "str(MODEL_FILE.parent / \".gitignore\"),"), "str(METRICS_FILE),"),
+]
+PARAMS_EDITED = [("    log.info(\"results committed as %s\"",
+                  ("    PARAMS_FILE.write_text(PARAMS_FILE.read_text().replace(\"C: 1.0\", \"C: 2.0\"))\n"
+                  "    log.info(\"results committed as %s\""))]
+
+
+@pytest.mark.parametrize(("edits", "expected", "evidence"), [
+    (BY_HAND, "dvc.pipeline_not_run", "dvc repro"),
+    pytest.param(PARAMS_EDITED, "dvc.pipeline_stale", "parameter train.C in params.yaml changed (1.0 when it ran, now 2.0)",
+                 marks=pytest.mark.slow),
+])
+def test_a_pipeline_dvc_did_not_run_fails(edits, expected, evidence, tmp_path):
+    graded = run_task(PIPELINE, mutate(load_task(TASKS / PIPELINE).reference_code(), *edits), tmp_path)
+    assert graded.execution.exit_code == 0, describe(graded)
+    assert graded.verdict.code == expected, describe(graded)
+    assert evidence in graded.verdict.reason, graded.verdict.reason
+
+
+def _drop_evaluate_stage(workdir: Path) -> None:
+    import yaml
+
+    doc = yaml.safe_load((workdir / "dvc.yaml").read_text())
+    del doc["stages"]["evaluate"]
+    (workdir / "dvc.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    git(workdir, "commit", "-q", "-am", "two stages")
+
+
+def _model_added_instead(workdir: Path) -> None:
+    import yaml
+
+    lock = yaml.safe_load((workdir / "dvc.lock").read_text())
+    out = lock["stages"]["train"].pop("outs")[0]
+    (workdir / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    (workdir / "models" / "model.joblib.dvc").write_text(yaml.safe_dump({"outs": [out | {"path": "model.joblib"}]}))
+    git(workdir, "add", "dvc.lock", "models/model.joblib.dvc")
+    git(workdir, "commit", "-q", "-m", "model by dvc add")
+
+
+@pytest.mark.parametrize(("alter", "expected"), [
+    (_drop_evaluate_stage, "dvc.no_pipeline"), (_model_added_instead, "dvc.not_pipeline_output")])
+def test_an_altered_pipeline_fails(pipeline_reference, tmp_path, alter, expected):
+    assert pipeline_reference.verdict.passed, describe(pipeline_reference)
+    assert rejudge(PIPELINE, pipeline_reference, tmp_path, alter) == expected
+
+
+@pytest.mark.slow  # eight `dvc` command lines
+def test_pipeline_cli_variant_passes(tmp_path):
+    graded = run_task(PIPELINE, (VARIANTS / "pipeline_cli.py").read_text(), tmp_path)
+    assert graded.verdict.passed, describe(graded)
+
+
 # ---------------------------------------------------------------- pieces
 
 

@@ -338,3 +338,46 @@ def test_probe_source_never_inlines_store_text_as_code(tmp_path):
     compile(source, "<probe>", "exec")
     literal = source.split("P = json.loads(", 1)[1].split("\n", 1)[0][:-1]
     assert json.loads(eval(literal))["candidates"][0]["name"] == evil
+
+
+# ---------------------------------------------------------------- Keras models with custom objects (slow)
+
+KERAS_COMPILE = '''    model.compile(loss="categorical_crossentropy",
+                  optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
+                  metrics=["accuracy"])
+'''
+KERAS_CUSTOM_OBJECTS = {
+    # name: (code inserted before main(), compile call, expected code)
+    "custom_loss_function": ('''def smoothed_crossentropy(y_true, y_pred):
+    return keras.losses.categorical_crossentropy(y_true, y_pred, label_smoothing=0.1)
+
+
+''', KERAS_COMPILE.replace('loss="categorical_crossentropy"', "loss=smoothed_crossentropy"), "ok"),
+    "custom_metric_class": ('''class TopTwoAccuracy(keras.metrics.TopKCategoricalAccuracy):
+    def __init__(self, name="top2", **kwargs):
+        super().__init__(k=2, name=name, **kwargs)
+
+
+''', KERAS_COMPILE.replace('metrics=["accuracy"]', 'metrics=["accuracy", TopTwoAccuracy()]'), "ok"),
+    # a layer nobody registered cannot be rebuilt by anyone loading the model: that stays a failure
+    "unregistered_custom_layer": ('''class Scale(layers.Layer):
+    def call(self, x):
+        return x * 1.0
+
+
+''', KERAS_COMPILE, "mlflow.model_not_loadable"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(KERAS_CUSTOM_OBJECTS))
+def test_keras_models_with_custom_objects_load_for_prediction(name, tmp_path):
+    helper, compile_call, expected = KERAS_CUSTOM_OBJECTS[name]
+    edits = [("def main():\n", helper + "def main():\n"), (KERAS_COMPILE, compile_call)]
+    if name == "unregistered_custom_layer":
+        edits.append(("            layers.Flatten(),\n", "            layers.Flatten(),\n            Scale(),\n"))
+    graded = run(REG_KERAS, mutate(task(REG_KERAS).reference_code(), *edits), tmp_path)
+    assert graded.execution.exit_code == 0, describe(graded)
+    assert graded.verdict.code == expected, describe(graded)
+    if expected != "ok":
+        assert "Scale" in graded.verdict.reason and "register" in graded.verdict.reason.lower()

@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from benchmark.tasks import load_task
 from benchmark.types import Verdict
-from sandbox.checkers.optuna_checks import OptunaHpoChecker, final_fits
+from sandbox.checkers.optuna_checks import (
+    OptunaHpoChecker,
+    StudyFacts,
+    compare_final,
+    final_fits,
+    tuned_slots,
+)
 from sandbox.grading import grade
 
 log = logging.getLogger(__name__)
@@ -171,6 +177,65 @@ def test_sklearn_mutants_fail_with_the_right_code(name, tmp_path):
     assert verdict.status.value == "fail" and verdict.code == code, (verdict.code, verdict.reason)
 
 
+# ---------------------------------------------------------------- the final training uses the best values
+
+# enqueued trials make the best one certain: depth 6 fits sin(x) far better than 1 or 2, and 3 is never tried
+ENQUEUED = '''\
+study = optuna.create_study(direction="minimize")
+for depth in (6, 1, 2):
+    study.enqueue_trial({"max_depth": depth})
+study.optimize(objective, n_trials=3)
+'''
+BEST_PARAMS_PASSING = {
+    "set_params_from_best_trial": ENQUEUED + '''\
+model = DecisionTreeRegressor(random_state=0)
+model.set_params(**study.best_trial.params)
+model.fit(X_train, y_train)
+''',
+    "best_values_by_hand": ENQUEUED + '''\
+best = study.best_params
+model = DecisionTreeRegressor(max_depth=best["max_depth"], random_state=0).fit(X_train, y_train)
+''',
+}
+BEST_PARAMS_FAILING = {
+    # name: (main, evidence the reason must quote: what the final training used, and the best value)
+    "retrains_with_the_original_values": (ENQUEUED + '''\
+model = DecisionTreeRegressor(max_depth=3, random_state=0).fit(X_train, y_train)
+''', ("max_depth=3", "max_depth=6")),
+    "retrains_with_the_last_trials_values": (ENQUEUED + '''\
+model = DecisionTreeRegressor(random_state=0, **study.trials[-1].params).fit(X_train, y_train)
+''', ("max_depth=2", "max_depth=6")),
+    "retrains_with_the_first_trial_of_a_renamed_suggestion": ('''\
+study = optuna.create_study(direction="minimize")
+for depth in (1, 6, 2):
+    study.enqueue_trial({"depth": depth})
+study.optimize(objective, n_trials=3)
+model = DecisionTreeRegressor(max_depth=study.trials[0].params["depth"], random_state=0).fit(X_train, y_train)
+''', ("depth=1", "depth=6")),
+}
+RENAMED_OBJECTIVE = TUNED_OBJECTIVE.replace('trial.suggest_int("max_depth", 1, 8)', 'trial.suggest_int("depth", 1, 8)')
+
+
+@pytest.mark.parametrize("name", ["best_values_by_hand",
+                                  pytest.param("set_params_from_best_trial", marks=pytest.mark.slow)])
+def test_final_training_with_the_best_values_passes(name, tmp_path):
+    verdict = run(SKLEARN_TASK, sklearn_script(BEST_PARAMS_PASSING[name]), tmp_path)
+    assert verdict.passed, verdict.reason
+    assert "max_depth=6" in verdict.reason
+    assert optuna_details(verdict)["slots"] == {"max_depth": ["DecisionTreeRegressor.max_depth"]}
+
+
+@pytest.mark.parametrize("name", [n if "original" in n else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(BEST_PARAMS_FAILING)])
+def test_final_training_with_other_values_fails_and_says_which(name, tmp_path):
+    main, evidence = BEST_PARAMS_FAILING[name]
+    objective = RENAMED_OBJECTIVE if "renamed" in name else TUNED_OBJECTIVE
+    verdict = run(SKLEARN_TASK, sklearn_script(main, objective), tmp_path)
+    assert verdict.code == "optuna.not_best_params", verdict.reason
+    assert all(e in verdict.reason for e in evidence), verdict.reason
+    assert "study.best_params" in verdict.reason
+
+
 TORCH_SCRIPT = '''\
 import pickle
 
@@ -208,10 +273,82 @@ np.savetxt("predictions.csv", model(X).detach().numpy(), delimiter=",")
 
 
 def test_plain_torch_training_loop_counts_as_final_training(tmp_path):
-    """No fit() to wrap: optimizer steps after the study are the final training."""
+    """No fit() to wrap: optimizer steps after the study are the final training, with the best lr."""
     verdict = run(SKLEARN_TASK, TORCH_SCRIPT, tmp_path)
     assert verdict.passed, verdict.reason
-    assert "(torch)" in verdict.reason
+    assert "(torch)" in verdict.reason and "with the best trial's lr=" in verdict.reason
+    assert "optimizer.lr" in optuna_details(verdict)["slots"]["lr"]
+
+
+@pytest.mark.slow
+def test_plain_torch_loop_written_with_param_groups_passes(tmp_path):
+    code = mutate(TORCH_SCRIPT, "    opt = torch.optim.SGD(model.parameters(), lr=lr)\n",
+                  '    opt = torch.optim.Adam([{"params": model[0].parameters()}, {"params": model[2].parameters()}],'
+                  " lr=lr)\n")
+    code = mutate(code, "model = train(**study.best_params)", 'model = train(lr=study.best_trial.params["lr"])')
+    verdict = run(SKLEARN_TASK, code, tmp_path)
+    assert verdict.passed, verdict.reason
+
+
+def test_plain_torch_loop_retrained_with_another_lr_fails(tmp_path):
+    code = mutate(TORCH_SCRIPT, "model = train(**study.best_params)", "model = train(lr=0.05)")
+    verdict = run(SKLEARN_TASK, code, tmp_path)
+    assert verdict.code == "optuna.not_best_params", verdict.reason
+    assert "lr=0.05" in verdict.reason
+
+
+KERAS_BATCH_SCRIPT = '''\
+import keras
+import numpy as np
+import optuna
+
+rng = np.random.default_rng(0)
+x = rng.random((64, 4)).astype("float32")
+y = x.sum(axis=1, keepdims=True)
+
+
+def train(learning_rate, units, steps=20):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return model
+
+
+def objective(trial):
+    model = train(trial.suggest_float("learning_rate", 1e-3, 1e-1, log=True), trial.suggest_categorical("units", [4, 8]))
+    return float(model.evaluate(x, y, verbose=0))
+
+
+study = optuna.create_study(direction="minimize")
+study.optimize(objective, n_trials=2)
+FINAL
+model.save("mnist_convnet.keras")
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("final, code", [
+    ("model = train(**study.best_params)", "ok"),
+    ('model = train(learning_rate=0.0123, units=study.best_params["units"])', "optuna.not_best_params"),
+    ("model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])\nmodel.predict(x, verbose=0)",
+     "optuna.no_final_training"),
+])
+def test_keras_train_on_batch_counts_as_training(final, code, tmp_path):
+    """Keras on torch never steps torch.optim: train_on_batch itself is the training call."""
+    verdict = run(KERAS_TASK, KERAS_BATCH_SCRIPT.replace("FINAL", final), tmp_path)
+    assert verdict.code == code, verdict.reason
+    if code == "ok":
+        assert "Dense.units" in optuna_details(verdict)["slots"]["units"]
+
+
+@pytest.mark.slow
+def test_keras_reference_retrained_with_fixed_values_fails(tmp_path):
+    code = mutate(load_task(TASKS_DIR / KERAS_TASK).reference_code(), "model = build_model(**study.best_params)",
+                  "model = build_model(filters=12, dropout=0.25, learning_rate=1e-3)")
+    verdict = run(KERAS_TASK, code, tmp_path)
+    assert verdict.code == "optuna.not_best_params", verdict.reason
+    assert "filters=12" in verdict.reason
 
 
 # ---------------------------------------------------------------- the tasks themselves
@@ -245,6 +382,14 @@ def test_lightning_integration_free_variant_passes(lightning_reference, tmp_path
     assert "optuna.integration" not in code
     verdict = run(LIGHTNING_TASK, code, tmp_path)
     assert verdict.passed, verdict.reason
+
+
+@pytest.mark.slow
+def test_lightning_retrained_with_default_hyperparameters_fails(lightning_reference, tmp_path):
+    code = mutate(lightning_reference, "    model = LitClassifier(**study.best_params)\n", "    model = LitClassifier()\n")
+    verdict = run(LIGHTNING_TASK, code, tmp_path)
+    assert verdict.code == "optuna.not_best_params", verdict.reason
+    assert "learning_rate=0.001" in verdict.reason
 
 
 @pytest.mark.slow
@@ -289,3 +434,41 @@ def test_a_tuned_model_without_predict_counts_as_final_training():
     scaler = {"kind": "fit", "in_study": False, "start": 3.5, "t": 4.0, "target": "MinMaxScaler", "predictor": False}
     assert final_fits(study + [refit]) == [refit]
     assert final_fits(study + [scaler]) == []
+
+
+# ---------------------------------------------------------------- where a tuned name went (no sandbox)
+
+
+def _trial_fit(number, config):
+    return {"kind": "fit", "in_study": True, "trial": ["s", number], "config": config}
+
+
+def _study(trials, best):
+    return StudyFacts(name="s", source="test", n_trials=len(trials), n_complete=len(trials),
+                      n_complete_with_params=len(trials), trials=trials, best=(best,), best_number=0)
+
+
+def test_a_slot_is_the_key_that_held_each_trials_value():
+    study = _study({0: {"lr": 0.01, "depth": 3}, 1: {"lr": 0.2, "depth": 4}}, {"lr": 0.2, "depth": 4})
+    events = [_trial_fit(0, {"Adam.lr": [0.01], "Tree.max_depth": [3], "Tree.min_leaf": [3]}),
+              _trial_fit(1, {"Adam.lr": [0.2], "Tree.max_depth": [4], "Tree.min_leaf": [1]})]
+    assert tuned_slots(study, events) == {"lr": {"Adam.lr"}, "depth": {"Tree.max_depth"}}  # min_leaf: chance, once
+
+
+def test_keras_float32_values_and_any_slot_of_a_name_count():
+    slots = {"lr": {"optimizer.learning_rate"}, "units": {"Dense.units"}}
+    fit = {"target": "Sequential", "config": {"optimizer.learning_rate": [0.0031234566122293472],
+                                              "Dense.units": [32, 1]}}
+    assert compare_final([fit], slots, ({"lr": 0.0031234567, "units": 32},)).verdict == "ok"
+    wrong = compare_final([fit], slots, ({"lr": 0.01, "units": 32},))
+    assert wrong.verdict == "mismatch" and set(wrong.wrong) == {"lr"}
+
+
+def test_a_final_training_without_any_tuned_setting_cannot_be_judged():
+    scaler = {"target": "StandardScaler", "config": {"StandardScaler.with_mean": [True]}}
+    assert compare_final([scaler], {"lr": {"optimizer.lr"}}, ({"lr": 0.1},)).verdict == "unverified"
+
+
+def test_several_objectives_accept_any_trial_of_the_front():
+    fit = {"target": "SGD", "config": {"optimizer.lr": [0.3]}}
+    assert compare_final([fit], {"lr": {"optimizer.lr"}}, ({"lr": 0.1}, {"lr": 0.3})).verdict == "ok"

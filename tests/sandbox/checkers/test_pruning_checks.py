@@ -8,6 +8,7 @@ with its model file altered."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from benchmark.types import CheckSpec, Task
 from sandbox.checkers import CHECKERS
 from sandbox.checkers.pruning_checks import load_sparsity
 from sandbox.grading import Graded, grade, judge
+from sandbox.probes import SEALED_FILE
 
 from .grading_helpers import describe, mutate
 
@@ -262,9 +264,30 @@ def test_sparsity_of_a_saved_state_dict_counts_masks_and_zeros(tmp_path):
 
 
 def test_optimizer_state_in_a_checkpoint_is_not_counted(tmp_path):
-    torch.save({"model": {"w": torch.zeros(3, 3)}, "optimizer": {"state": {0: {"m": torch.ones(30, 30)}}}},
+    torch.save({"model": {"fc.weight": torch.zeros(3, 3)}, "optimizer": {"state": {0: {"m": torch.ones(30, 30)}}}},
                tmp_path / "m.pt")
     assert load_sparsity(tmp_path / "m.pt").sparsity == 1.0
+
+
+# ---------------------------------------------------------------- which weights each method can prune
+
+
+def test_sparsity_counts_only_what_the_method_can_prune(tmp_path):
+    half = torch.cat([torch.zeros(2, 4), torch.ones(2, 4)])
+    state = {"embed.weight": half.clone(), "rnn.weight_ih_l0": torch.ones(4, 4), "rnn.weight_hh_l0": torch.ones(4, 4),
+             "cross.in_proj_weight": torch.ones(12, 4), "self.in_proj_weight": torch.ones(12, 4),
+             "__nncf_hooks.post_hooks.self:in_proj_weight__0.0.binary_mask": torch.cat(
+                 [torch.zeros(6, 4), torch.ones(6, 4)]).bool(),
+             "pos_embed": torch.ones(1, 5, 4), "cls_token": torch.ones(1, 1, 4)}
+    torch.save(state, tmp_path / "m.pt")
+    nncf = load_sparsity(tmp_path / "m.pt", "nncf")
+    # the embedding (8 of 16 zero) and the self-attention projection NNCF masked (24 of 48 zero)
+    assert (nncf.weights, nncf.zeros) == (16 + 48, 8 + 24) and nncf.sparsity == 0.5
+    assert set(nncf.left_out) == {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "cross.in_proj_weight", "pos_embed",
+                                  "cls_token"}
+    torch_prune = load_sparsity(tmp_path / "m.pt", "torch_prune")  # can also mask RNN and attention matrices
+    assert torch_prune.weights == 16 + 16 + 16 + 48 + 48 and set(torch_prune.left_out) == {"pos_embed", "cls_token"}
+    assert nncf.overall == torch_prune.overall < nncf.sparsity  # every matrix, for the record
 
 
 def test_args_are_validated():
@@ -277,9 +300,34 @@ def test_args_are_validated():
 
 
 def test_a_broken_probe_is_the_harness_fault_not_the_candidate(torch_reference, tmp_path):
-    def break_probe(workdir: Path) -> None:
-        (workdir / ".adaptbench" / "events.jsonl").write_text(
-            '{"kind": "probe_error", "probe": "pruning", "error": "RuntimeError()"}\n')
+    def break_probe(workdir: Path) -> None:  # what the harness sealed: only a probe error, no step
+        (workdir / SEALED_FILE).write_text(json.dumps({"format": 1, "events": [
+            {"kind": "probe_error", "probe": "pruning", "error": "RuntimeError()"}]}))
 
     graded = rejudge(TORCH, altered_copy(torch_reference, tmp_path, break_probe))
     assert graded.verdict.status.value == "error" and graded.verdict.code == "harness_error"
+
+
+# ---------------------------------------------------------------- the LSTM language model: NNCF cannot mask nn.LSTM
+
+WORD_LM = "nncf-pruning-pytorch-word-lm"
+WORD_LM_SPARSITY = '    parser.add_argument("--sparsity", type=float, default=0.7,'
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edits, code", [
+    # half the embedding and decoder weights: 50 % of what NNCF can prune, ~33 % of every matrix (failed before)
+    ([(WORD_LM_SPARSITY, WORD_LM_SPARSITY.replace("0.7", "0.5"))], "ok"),
+    # the same target per layer instead of over the whole model
+    ([(WORD_LM_SPARSITY, WORD_LM_SPARSITY.replace("0.7", "0.55")),
+      ("    mode = nncf.PruneMode.UNSTRUCTURED_MAGNITUDE_GLOBAL\n", "    mode = nncf.PruneMode.UNSTRUCTURED_MAGNITUDE_LOCAL\n")],
+     "ok"),
+    ([(WORD_LM_SPARSITY, WORD_LM_SPARSITY.replace("0.7", "0.3"))], "pruning.low_sparsity"),
+])
+def test_lstm_weights_are_not_counted_against_nncf(edits, code, tmp_path):
+    graded = run_task(WORD_LM, mutate(task(WORD_LM).reference_code(), *edits), tmp_path)
+    assert graded.verdict.code == code, describe(graded)
+    saved = graded.verdict.checks[0].details["saved"]
+    assert "rnn.weight_ih_l0" in saved["not_prunable"] and saved["overall_sparsity"] < saved["sparsity"]
+    if code != "ok":
+        assert "not counted: rnn.weight_hh_l0" in graded.verdict.reason
