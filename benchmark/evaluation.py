@@ -1,5 +1,6 @@
 """Executing and judging candidate code for a task, through the execution cache: identical code for the same
-task version runs once; a checker whose version changed re-judges the stored work dir without re-running."""
+task version runs once; a checker whose version changed re-judges the stored work dir without re-running.
+A fresh execution goes to an executor (benchmark/executors: this machine, or a Ray cluster); the cache stays here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from .cache import Cache, execution_key
-from .types import ExecutionResult, Status, Task, Verdict
+from .executors import Executor, GradingJob, LocalExecutor
+from .types import ExecutionResult, RuntimeConfig, Status, Task, Verdict
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
 _running = [0]  # sandboxed scripts executing now, in this process (read by in-process models sharing the CPU)
+_LOCAL = LocalExecutor(RuntimeConfig())
 
 
 def running_executions() -> int:
@@ -35,7 +38,9 @@ def checker_versions(task: Task) -> dict[str, int]:
     return {spec.name: CHECKERS.get(spec.name).version for spec in task.checks}
 
 
-def evaluate_code(task: Task, code: str, cache: Cache, timeout_scale: float = 1.0) -> Evaluated:
+def evaluate_code(task: Task, code: str, cache: Cache, timeout_scale: float = 1.0,
+                  executor: Executor | None = None) -> Evaluated:
+    """`executor` runs a fresh execution (default: a sandboxed process here, in this thread)."""
     key = execution_key(code, task.fingerprint())
     with _locks_guard:
         lock = _locks[key]
@@ -43,7 +48,7 @@ def evaluate_code(task: Task, code: str, cache: Cache, timeout_scale: float = 1.
         hit = _from_cache(task, key, cache)
         if hit is not None:
             return hit
-        return _execute_fresh(task, code, key, cache, timeout_scale)
+        return _execute_fresh(task, code, key, cache, timeout_scale, executor or _LOCAL)
 
 
 def _from_cache(task: Task, key: str, cache: Cache) -> Evaluated | None:
@@ -64,19 +69,20 @@ def _from_cache(task: Task, key: str, cache: Cache) -> Evaluated | None:
     return Evaluated(execution, verdict, cached=True)
 
 
-def _execute_fresh(task: Task, code: str, key: str, cache: Cache, timeout_scale: float):
-    from sandbox.grading import grade
-
+def _execute_fresh(task: Task, code: str, key: str, cache: Cache, timeout_scale: float, executor: Executor):
     workdir = cache.execution_dir(key) / "work"
     if workdir.exists():
         shutil.rmtree(workdir)  # left over from an interrupted execution
-    with _locks_guard:
-        _running[0] += 1
-    try:
-        graded = grade(task, code, workdir, timeout_scale=timeout_scale)
-    finally:
+    counted = executor.shares_cpu
+    if counted:
         with _locks_guard:
-            _running[0] -= 1
+            _running[0] += 1
+    try:
+        graded = executor.submit(GradingJob(task, code, workdir, timeout_scale)).result()
+    finally:
+        if counted:
+            with _locks_guard:
+                _running[0] -= 1
     if graded.verdict.status is not Status.error:  # harness errors are retried next time
         _store(cache, key, task, graded.execution, graded.verdict)
     return Evaluated(graded.execution, graded.verdict, cached=False)

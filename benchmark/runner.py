@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .backends import get_backend
@@ -21,6 +21,7 @@ from .cache import Cache, generation_key
 from .costs import attempt_cost, load_prices
 from .edits import get_edit_format, repair_instructions, verdict_without_code
 from .evaluation import evaluate_code
+from .executors import Executor, open_executor
 from .loop import SampleState, Step, budget_verdict, next_step, over_budget
 from .progress import Progress
 from .prompts import render_prompt
@@ -115,6 +116,7 @@ class Runner:
         self._key_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._spent = 0.0  # USD of the recorded samples and of the attempts made since
         self.stopped_by_budget = False
+        self._executor: Executor | None = None  # opened by run() when there is work (None: the local default)
 
     def run(self, samples: Iterable[int] | None = None) -> list[SampleRecord]:
         """Do the samples not yet recorded; `samples` limits this call to those sample indices (default: all n),
@@ -129,8 +131,13 @@ class Runner:
         total = sum(len(m) for _, m in todo)
         log.info("run %s: %d samples to do, %d already recorded", self.spec.run_id, total, len(done))
         try:
+            if todo:
+                self._executor = open_executor(self.runtime)
             self._pipeline(todo, total)
         finally:
+            if self._executor is not None:
+                self._executor.close()
+                self._executor = None
             self.runlog.close()
         if self.stopped_by_budget:
             log.warning("run budget reached: $%.4f spent of $%g; the samples left are done by running the same "
@@ -148,7 +155,8 @@ class Runner:
 
     def _pipeline(self, todo: list[tuple[Group, list[int]]], total: int) -> None:
         gen_pool = ThreadPoolExecutor(max(1, self.runtime.generation_concurrency), thread_name_prefix="gen")
-        exec_pool = ThreadPoolExecutor(max(1, self.runtime.workers), thread_name_prefix="sandbox")
+        workers = self._executor.parallelism(self.runtime.workers) if self._executor else self.runtime.workers
+        exec_pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="sandbox")
         bar = Progress(total, bar=self.runtime.progress)
         judging = _SameWork(lambda item: exec_pool.submit(self._judge, *item), key=_judge_key)
         try:
@@ -277,7 +285,7 @@ class Runner:
         sample is recorded as an error and redone on resume) instead of stopping the run."""
         try:
             extraction, execution, verdict = self._judge_attempt(state, completion)
-        except Exception as exc:  # noqa: BLE001 - recorded, never silent
+        except Exception as exc:
             log.exception("judging %s failed", state.key.id())
             verdict = Verdict(status=Status.error, category=FailureCategory.harness_error, code="harness_exception",
                               reason=f"the harness failed on this sample: {type(exc).__name__}: {exc}")
@@ -295,7 +303,8 @@ class Runner:
         verdict = verdict_without_execution(completion, extraction)
         if verdict is not None:
             return extraction, None, verdict
-        evaluated = evaluate_code(state.task, extraction.code, self.cache, self.runtime.timeout_scale)
+        evaluated = evaluate_code(state.task, extraction.code, self.cache, self.runtime.timeout_scale,
+                                  self._executor)
         self._count("cached_executions" if evaluated.cached else "executed")
         return extraction, evaluated.execution, evaluated.verdict
 
@@ -383,7 +392,7 @@ def make_record(state: SampleState, verdict: Verdict, generation: GenerationConf
         generation=generation.model_copy(update={"temperature": state.key.temperature}), completion=last.completion,
         extraction=last.extraction, execution=last.execution, verdict=verdict, attempts=tuple(state.attempts),
         final_model=last.model, cost=state.cost(),
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 

@@ -140,6 +140,8 @@ def test_running_executions_counts_sandboxes_in_flight(monkeypatch, tmp_path):
 
     from benchmark import evaluation
     from benchmark.cache import Cache
+    from benchmark.executors import LocalExecutor
+    from benchmark.types import RuntimeConfig
 
     inside, release = threading.Event(), threading.Event()
 
@@ -150,7 +152,8 @@ def test_running_executions_counts_sandboxes_in_flight(monkeypatch, tmp_path):
 
     monkeypatch.setattr("sandbox.grading.grade", slow_grade)
     task = None  # grade is replaced: the task is never read
-    worker = threading.Thread(target=lambda: _swallow(evaluation._execute_fresh, task, "x", "k", Cache(tmp_path), 1.0))
+    worker = threading.Thread(target=lambda: _swallow(evaluation._execute_fresh, task, "x", "k", Cache(tmp_path), 1.0,
+                                                      LocalExecutor(RuntimeConfig())))
     worker.start()
     assert inside.wait(10) and evaluation.running_executions() == 1
     release.set()
