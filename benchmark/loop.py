@@ -94,8 +94,14 @@ def _repair(state: SampleState, last: Attempt, level: int, format_reminder: str)
     loop = state.key.loop()
     show_code = loop.edit_format != "whole" and last.extraction.code is not None
     message = feedback_message(last, loop.feedback, format_reminder,
-                               current_code=state.current_code() if show_code else "")
+                               current_code=state.current_code() if show_code else "", repeated=_repeats(state))
     return Step(level, state.chain[level], repair_prompt(state.first_prompt, last, message), message)
+
+
+def _repeats(state: SampleState) -> bool:
+    """The last answer's script is one an earlier attempt already returned (a repair that changed nothing)."""
+    code = state.attempts[-1].extraction.code
+    return code is not None and any(a.extraction.code == code for a in state.attempts[:-1])
 
 
 def repair_prompt(first: Prompt, failed: Attempt, message: str) -> Prompt:
@@ -107,7 +113,7 @@ def repair_prompt(first: Prompt, failed: Attempt, message: str) -> Prompt:
 
 
 def feedback_message(attempt: Attempt, kind: str, format_reminder: str, current_code: str = "",
-                     prompts_dir: Path | None = None) -> str:
+                     prompts_dir: Path | None = None, repeated: bool = False) -> str:
     execution, verdict = attempt.execution, attempt.verdict
     context = {
         "kind": kind,
@@ -117,6 +123,7 @@ def feedback_message(attempt: Attempt, kind: str, format_reminder: str, current_
         "exit_code": execution.exit_code if execution else None,
         "current_code": current_code,
         "format_reminder": format_reminder,
+        "repeated": repeated,
     }
     if kind == "output" and execution is not None:
         context.update(problem="", checks=[])

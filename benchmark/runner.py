@@ -180,6 +180,8 @@ class Runner:
         state.attempts.append(attempt)
         if self.on_attempt is not None:
             self.on_attempt(state, attempt)
+        if not self.runtime.progress:
+            _log_attempt(state, attempt)
         self._spent += attempt.cost.usd
         self._count("attempts")
         step = next_step(state, self._reminder)
@@ -307,6 +309,14 @@ class Runner:
                                   self._executor)
         self._count("cached_executions" if evaluated.cached else "executed")
         return extraction, evaluated.execution, evaluated.verdict
+
+
+def _log_attempt(state: SampleState, attempt: Attempt) -> None:
+    """One line per judged attempt, where no progress bar shows the run moving (logs, CI, `make benchmark` piped)."""
+    verdict = attempt.verdict
+    outcome = "passed" if verdict.passed else f"{verdict.code}: {verdict.reason[:160]}"
+    log.info("%s sample %d round %d (%s, %d tokens, %.0f s): %s", state.task.id, state.key.sample_index, attempt.round,
+             attempt.model, attempt.completion.usage.completion_tokens, attempt.completion.latency_s, outcome)
 
 
 def _judge_key(item: tuple) -> tuple:

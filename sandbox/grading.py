@@ -198,9 +198,31 @@ _API_PATTERNS = (
 )
 
 
+# What to do about errors whose message alone does not say it in the sandbox (appended to the verdict's reason).
+_HINTS = (
+    (r"^NameError: name '(?P<name>\w+)' is not defined",
+     "`{name}` is used but never imported or defined: add its import at the top of the script"),
+    (r"^wandb\.errors\.\w+\.UsageError: No API key configured",
+     "the sandbox has no network and no W&B account: run W&B offline (`wandb.init(mode=\"offline\")`, or leave "
+     "`mode` unset: the sandbox sets WANDB_MODE=offline)"),
+    (r"^(?:requests\.exceptions\.ConnectionError|urllib\.error\.URLError|socket\.gaierror|"
+     r"OSError: \[Errno (?:101|111|-2|-3)\])",
+     "the sandbox has no network: the script must not download anything or reach a server"),
+)
+
+
+def with_hint(line: str) -> str:
+    for pattern, hint in _HINTS:
+        match = re.match(pattern, line)
+        if match:
+            return f"{line} ({hint.format(**match.groupdict())})"
+    return line
+
+
 def classify_crash(execution: ExecutionResult) -> tuple[FailureCategory, str]:
     err = execution.stderr_tail
-    last = _last_error_line(err) or f"exited with code {execution.exit_code}"
+    last = _last_error_line(err)
+    last = with_hint(last) if last else f"exited with code {execution.exit_code}"
     if execution.killed_reason == "processes":
         return FailureCategory.runtime_error, f"killed: too many processes at once, a fork bomb? ({last})"
     if execution.killed_reason == "memory" or "MemoryError" in err or execution.exit_code in (-9, 137):

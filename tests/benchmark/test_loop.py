@@ -78,6 +78,15 @@ def test_identical_greedy_repairs_ask_the_model_once(tasks_dir, tmp_path):
     assert len(mock.calls) == 2  # one call for the 3 greedy first attempts, one for their identical repairs
 
 
+def test_a_repair_that_returns_the_same_script_is_told_so_and_a_greedy_model_gets_a_new_prompt(tasks_dir, tmp_path):
+    mock = MockBackend.scripted(responder=lambda request, i: BAD)
+    records = _runner(tasks_dir, tmp_path, {"mock": mock}, n=1, temperature=0.0, loop=LoopSpec(rounds=3)).run()
+    first, second, third = records[0].attempts
+    assert "same script you returned before" not in second.feedback  # round 1's answer was new
+    assert "same script you returned before" in third.feedback  # round 2 changed nothing
+    assert len(mock.calls) == 3  # so the third greedy request differs from the second and is asked again
+
+
 def test_a_cascade_escalates_only_after_a_failure(tasks_dir, tmp_path):
     weak = MockBackend.scripted(responder=lambda request, i: BAD, name="weak")
     strong = MockBackend.scripted(responder=lambda request, i: GOOD, name="strong")
