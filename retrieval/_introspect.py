@@ -129,9 +129,9 @@ def _node_class(node: ast.AST, namespace: dict) -> type | None:
         return annotation_class(node.value, namespace)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
         return _node_class(node.left, namespace) or _node_class(node.right, namespace)
-    if isinstance(node, ast.Subscript) and _dotted(node.value) in ("Optional", "typing.Optional"):
+    if isinstance(node, ast.Subscript) and dotted_name(node.value) in ("Optional", "typing.Optional"):
         return _node_class(node.slice, namespace)
-    name = _dotted(node)
+    name = dotted_name(node)
     if name is None:
         return None
     head, *rest = name.split(".")
@@ -141,7 +141,8 @@ def _node_class(node: ast.AST, namespace: dict) -> type | None:
     return obj if inspect.isclass(obj) and obj is not type(None) else None
 
 
-def _dotted(node: ast.AST) -> str | None:
+def dotted_name(node: ast.AST) -> str | None:
+    """`a.b.c` for an attribute chain on a name, else None."""
     attrs = []
     while isinstance(node, ast.Attribute):
         attrs.append(node.attr)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from benchmark.pyparse import parse_python
 
-from ._introspect import dynamic_attribute, library_object, returned_class
+from ._introspect import dotted_name, dynamic_attribute, library_object, returned_class
 
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 Kind = str | tuple | None  # str: the qualified class of an instance; tuple: the kinds of a tuple's items
@@ -217,7 +217,7 @@ class Analyser:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
             return self.annotation_kind(node.left, scope) or self.annotation_kind(node.right, scope)
         if isinstance(node, ast.Subscript):
-            outer = _dotted(node.value) or ""
+            outer = dotted_name(node.value) or ""
             if outer.split(".")[-1] in ("tuple", "Tuple"):
                 items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
                 return tuple(self.annotation_kind(item, scope) for item in items)
@@ -277,14 +277,6 @@ def _constructor_like(qualified: str) -> str | None:
     if len(parts) > 1 and parts[-2][:1].isupper():
         return ".".join(parts[:-1])
     return None
-
-
-def _dotted(node: ast.AST) -> str | None:
-    attrs = []
-    while isinstance(node, ast.Attribute):
-        attrs.append(node.attr)
-        node = node.value
-    return ".".join([node.id, *reversed(attrs)]) if isinstance(node, ast.Name) else None
 
 
 def _analyse(code: str, roots: list[str]) -> Analyser:
