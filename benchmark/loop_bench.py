@@ -3,7 +3,9 @@
 Each configuration is an ordinary run of the matrix (same tasks, temperature, setting and n), so the three share the
 generation and execution caches: the first attempts of the repair run are the one-shot run's answers, and a cascade's
 first model answers as it did alone. Printed per configuration: samples, pass@1 (final verdicts), mean attempts,
-mean cost per sample and cost per pass (API tokens at list price; local generation time at the hourly price)."""
+mean cost per sample and cost per pass (API tokens at list price; local generation time at the hourly price).
+The defaults are `make benchmark`'s (its tasks, T=0, zero-shot, whole files, 3 rounds), so after it only the
+cascade's attempts are new."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import Cache
-from .matrix import make_spec, quick_profile
+from .matrix import cpu_profile, make_spec
 from .runner import Runner
 from .tasks import load_tasks
 from .types import Budget, GenerationConfig, LoopSpec, RuntimeConfig, SampleRecord, Setting
@@ -60,7 +62,7 @@ def outcome(label: str, records: list[SampleRecord]) -> Outcome:
 def run_all(configs: list[Config], task_ids: list[str] | None, temperature: float, setting: Setting, n: int,
             max_tokens: int, runs_dir: Path, cache: Cache, workers: int, tasks_dir: Path | None = None,
             model_options: dict[str, dict[str, str]] | None = None) -> list[Outcome]:
-    tasks = load_tasks(task_ids, tasks_dir=tasks_dir) if task_ids else quick_profile(load_tasks(tasks_dir=tasks_dir))
+    tasks = load_tasks(task_ids, tasks_dir=tasks_dir) if task_ids else cpu_profile(load_tasks(tasks_dir=tasks_dir))
     results = []
     for config in configs:
         spec = make_spec(tasks, [config.model], [temperature], [setting], n, loop=config.loop,
@@ -83,15 +85,15 @@ def table(results: list[Outcome]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", help="comma-separated task ids (default: the quick profile)")
+    parser.add_argument("--tasks", help="comma-separated task ids (default: the cpu profile's, as make benchmark)")
     parser.add_argument("--model", default="embedded/qwen2.5-coder-1.5b")
     parser.add_argument("--cascade", default="embedded>embedded/qwen2.5-coder-1.5b")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--edit-format", default="search-replace")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--edit-format", default="whole")
     parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--setting", default="docprompt", choices=[s.value for s in Setting])
+    parser.add_argument("--setting", default="zero-shot", choices=[s.value for s in Setting])
     parser.add_argument("-n", type=int, default=1)
-    parser.add_argument("--max-tokens", type=int, default=1024)
+    parser.add_argument("--max-tokens", type=int, default=1536)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=1)

@@ -148,7 +148,7 @@ def test_identical_work_waits_off_the_pool_so_the_workers_run_different_code(tas
     lock, done, started, active, peak = threading.Lock(), set(), [], [0], [0]
     verdict = Verdict(status=Status.passed, category=FailureCategory.ok, code="ok", reason="")
 
-    def timed_evaluate(task, code, cache, timeout_scale=1.0):
+    def timed_evaluate(task, code, cache, timeout_scale=1.0, executor=None):
         with lock:
             if (task.id, code) in done:
                 return Evaluated(None, verdict, cached=True)
