@@ -180,7 +180,7 @@ class Runner:
         state.attempts.append(attempt)
         if self.on_attempt is not None:
             self.on_attempt(state, attempt)
-        if not self.runtime.progress:
+        elif not self.runtime.progress:
             _log_attempt(state, attempt)
         self._spent += attempt.cost.usd
         self._count("attempts")
