@@ -399,7 +399,7 @@ class MlflowRegistrationChecker(Checker):
     """A registered model version that loads back (mlflow.pyfunc, inside the sandbox) and predicts."""
 
     Args = RegistrationArgs
-    version = 2
+    version = 3
 
     def check(self, ctx: CheckContext):
         stores = find_stores(ctx.workdir)
@@ -450,6 +450,9 @@ class MlflowRegistrationChecker(Checker):
                  "input": "log an input_example (or a signature) with the model",
                  "predict": "check that the model accepts its own input example"}
         error = scrub(str(best["error"]), workdir)
+        if best["stage"] == "load" and best.get("unregistered"):
+            hints["load"] = (f"Keras cannot rebuild the custom class(es) {', '.join(best['unregistered'])}: register "
+                             "them with @keras.saving.register_keras_serializable(), as anyone loading the model needs")
         return self.fail(codes.get(best["stage"], "mlflow.model_not_loadable"),
                          f"model '{best['name']}' version {best['version']}: {best['stage']} failed with "
                          f"{error}: {hints.get(best['stage'], '')}", attempts=report["attempts"])
@@ -530,6 +533,12 @@ def predict_only(local):
     keras_load._load_keras_model = load
 
 
+def unregistered_classes(error):
+    """Keras names a class it could not rebuild in its error's config dump, with no module (not registered)."""
+    import re
+    return sorted(set(re.findall(r"\{'module': None, 'class_name': '(\w+)'", error)))
+
+
 def attempt(c):
     import mlflow
     mlflow.set_tracking_uri(c["store_uri"])
@@ -540,7 +549,7 @@ def attempt(c):
         predict_only(local)
         model = mlflow.pyfunc.load_model(local)
     except BaseException as exc:
-        return {"stage": "load", "error": repr(exc)[:800]}
+        return {"stage": "load", "error": repr(exc)[:800], "unregistered": unregistered_classes(str(exc))}
     try:
         x = model.metadata.load_input_example(local)
         source = "input example"

@@ -380,4 +380,4 @@ def test_keras_models_with_custom_objects_load_for_prediction(name, tmp_path):
     assert graded.execution.exit_code == 0, describe(graded)
     assert graded.verdict.code == expected, describe(graded)
     if expected != "ok":
-        assert "Scale" in graded.verdict.reason and "register" in graded.verdict.reason.lower()
+        assert "Scale" in graded.verdict.reason and "register" in graded.verdict.reason.lower(), graded.verdict.reason

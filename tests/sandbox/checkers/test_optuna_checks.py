@@ -348,7 +348,7 @@ def test_keras_reference_retrained_with_fixed_values_fails(tmp_path):
                   "model = build_model(filters=12, dropout=0.25, learning_rate=1e-3)")
     verdict = run(KERAS_TASK, code, tmp_path)
     assert verdict.code == "optuna.not_best_params", verdict.reason
-    assert "filters=12" in verdict.reason
+    assert "filters=[12, 24] (Conv2D.filters)" in verdict.reason, verdict.reason  # the two layers it sets
 
 
 # ---------------------------------------------------------------- the tasks themselves
