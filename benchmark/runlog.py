@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .errors import AdaptbenchError
-from .types import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, RunSpec, SampleRecord, Status
+from .types import READABLE_SCHEMA_VERSIONS, RunSpec, SampleRecord, Status
 
 log = logging.getLogger(__name__)
 SPEC_FILE, SAMPLES_FILE = "run.json", "samples.jsonl"
