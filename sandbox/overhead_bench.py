@@ -12,6 +12,7 @@ functionality."""
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -26,6 +27,13 @@ from .executor import execute
 from .grading import grade, instantiate_checkers, prepare_workdir, script_env
 
 TARGET = 1.15
+
+
+log = logging.getLogger(__name__)
+
+
+def _say(line: str) -> None:
+    log.info("%s", line)
 
 
 def default_tasks(tasks: list[Task]) -> list[Task]:
@@ -70,19 +78,20 @@ def measure(task: Task, root: Path, repeats: int) -> dict:
 
 
 def report(rows: list[dict], wall: float) -> None:
-    print(f"{'functionality':<28} {'component':<10} {'task':<44} {'bare s':>7} {'exec s':>7} {'judge s':>8} "
+    _say(f"{'functionality':<28} {'component':<10} {'task':<44} {'bare s':>7} {'exec s':>7} {'judge s':>8} "
           f"{'graded s':>9} {'ratio':>6}  verdict")
     for r in rows:
         t = r["task"]
-        print(f"{t.functionality.value:<28} {t.component.value:<10} {t.id:<44} {r['bare']:>7.2f} "
+        _say(f"{t.functionality.value:<28} {t.component.value:<10} {t.id:<44} {r['bare']:>7.2f} "
               f"{r['execution']:>7.2f} {r['judging']:>8.2f} {r['graded']:>9.2f} {r['ratio']:>6.2f}  {r['verdict']}")
     worst = max(rows, key=lambda r: r["ratio"])
-    print(f"worst ratio {worst['ratio']:.2f} ({worst['task'].id}); target <= {TARGET}: "
+    _say(f"worst ratio {worst['ratio']:.2f} ({worst['task'].id}); target <= {TARGET}: "
           f"{'met' if worst['ratio'] <= TARGET else 'NOT met'}; this run took {wall:.0f} s")
-    print("exec s: the script's sandboxed run with the probes; judge s: sealing, checkers and probe interpreters")
+    _say("exec s: the script's sandboxed run with the probes; judge s: sealing, checkers and probe interpreters")
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=None, help="task ids, comma-separated (default: one per functionality "
                         "and component)")

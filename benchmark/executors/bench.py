@@ -12,6 +12,7 @@ of sandboxes at once on the same cores."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import tempfile
@@ -26,6 +27,13 @@ from ..types import RuntimeConfig, Task
 from . import Executor, open_executor
 
 DEFAULT_TASKS = ("mlflow-tracking-sklearn-tree", "optuna-hpo-sklearn-tree")
+
+
+log = logging.getLogger(__name__)
+
+
+def _say(line: str) -> None:
+    log.info("%s", line)
 
 
 def samples(tasks: list[Task], n: int, label: str) -> list[tuple[Task, str]]:
@@ -74,24 +82,25 @@ def median_row(rows: list[dict]) -> dict:
 
 def report(rows: list[dict]) -> None:
     local = rows[0]
-    print(f"{'executor':<14} {'executions/min':>15} {'vs local':>9} {'s/execution':>12} {'overhead/execution':>20}"
+    _say(f"{'executor':<14} {'executions/min':>15} {'vs local':>9} {'s/execution':>12} {'overhead/execution':>20}"
           f"   each round (executions/min)")
     for row in rows:
         slower = local["per_min"] / row["per_min"] - 1
         overhead = (f"{row['overhead_s'] * 1000:.0f} ms ({100 * row['overhead_s'] / row['node_grade_s']:.1f} %)"
                     if "overhead_s" in row else "-")
         each = ", ".join(f"{x:.1f}" for x in row["per_min_each"])
-        print(f"{row['executor']:<14} {row['per_min']:>15.1f} {100 * slower:>+8.1f}% {row['latency_s']:>12.2f} "
+        _say(f"{row['executor']:<14} {row['per_min']:>15.1f} {100 * slower:>+8.1f}% {row['latency_s']:>12.2f} "
               f"{overhead:>20}   {each}")
     same = all(row["verdicts"] == local["verdicts"] for row in rows)
-    print(f"verdicts identical across executors: {same} ({', '.join(sorted(set(local['verdicts'])))}); sandbox "
+    _say(f"verdicts identical across executors: {same} ({', '.join(sorted(set(local['verdicts'])))}); sandbox "
           f"layers: {'; '.join(row['executor'] + ' ' + ','.join(row['isolation']) for row in rows)}")
-    print("medians over the rounds (executors alternate within each round). s/execution: submission to verdict; "
+    _say("medians over the rounds (executors alternate within each round). s/execution: submission to verdict; "
           "overhead/execution (ray): that minus the grading on the node, and its share of the grading time; "
           "'vs local': how much lower the throughput is than local's")
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="task ids, comma-separated")
     parser.add_argument("--tasks-dir", type=Path, default=None)
