@@ -1,6 +1,7 @@
 """The Optuna checker's probe (installed into the sandbox's sitecustomize, see sandbox/probes.py).
 
-It gives every study created without a storage its own sqlite file, records study.optimize / ask / tell and each
+It records the studies the script creates or loads (with their storage: a URL the checker can read back, or an
+identity for an in-memory one), study.optimize / ask / tell with a summary of the study's trials after each, each
 trial's parameters, and records every top-level training call (scikit-learn fit methods, keras.Model.fit and
 train_on_batch, Lightning Trainer.fit, torch.optim steps) with the trial it ran in and the configuration it trained
 under: estimator parameters, optimizer settings, module and layer attributes, hparams, fit arguments."""
@@ -13,13 +14,12 @@ import threading as _abo_threading
 
 _abo_lock = _abo_threading.Lock()
 # depth: study.optimize calls running (any thread); open: trials asked outside optimize and not yet told
-_abo_state = {"depth": 0, "open": set(), "asked": {}, "trials": {}, "studies": 0, "phase": 0, "seen": set()}
+_abo_state = {"depth": 0, "open": set(), "asked": {}, "trials": {}, "memories": 0, "phase": 0, "seen": set()}
 _abo_fit_depth = _abo_threading.local()
 # the events file is <workdir>/.adaptbench/<name>: paths are recorded relative to that work dir, so the
 # harness finds them again whatever the script's cwd was and wherever the sandbox mounted the work dir
 _abo_events = _abo_os.environ.get("ADAPTBENCH_EVENTS") or _abo_os.path.join(_abo_os.getcwd(), ".adaptbench", "x")
 _abo_root = _abo_os.path.dirname(_abo_os.path.dirname(_abo_os.path.abspath(_abo_events)))
-_abo_db_dir = _abo_os.path.join(_abo_os.path.dirname(_abo_os.path.abspath(_abo_events)), "optuna")
 
 
 def _abo_in_study():
@@ -32,10 +32,21 @@ def _abo_rel(path):
     return _abo_os.path.relpath(path, _abo_root) if inside else None
 
 
+def _abo_memory_id(storage):
+    """A number for an in-memory storage, the same in every record: two in-memory studies may share a name."""
+    with _abo_lock:
+        if not hasattr(storage, "_abo_memory_id"):
+            _abo_state["memories"] += 1
+            storage._abo_memory_id = _abo_state["memories"]
+    return storage._abo_memory_id
+
+
 def _abo_describe_storage(storage):
-    """(url or None, kind) for a storage argument, as the checker can find it again."""
+    """(description or None, kind) of a study's storage, as the checker can find it again."""
     if storage is None:
         return None, "none"
+    if type(storage).__name__ == "InMemoryStorage":
+        return {"kind": "memory", "id": _abo_memory_id(storage)}, "memory"
     if isinstance(storage, str):
         url = storage
     else:
@@ -50,39 +61,13 @@ def _abo_describe_storage(storage):
     return info, info["kind"]
 
 
-def _abo_fresh_storage():
-    """One sqlite file per study: in-memory studies may share a name, a shared file would refuse that."""
-    with _abo_lock:
-        _abo_state["studies"] += 1
-        n = _abo_state["studies"]
-    _abo_os.makedirs(_abo_db_dir, exist_ok=True)
-    name = "study-%s-%d.db" % (__import__("uuid").uuid4().hex[:8], n)
-    return "sqlite:///" + _abo_os.path.join(_abo_db_dir, name)
-
-
-def _abo_wrap_create_study(optuna, original):
+def _abo_wrap_create_study(original):
     @_abo_functools.wraps(original)
     def create_study(*args, **kwargs):
-        try:
-            bound = _abo_inspect.signature(original).bind_partial(*args, **kwargs)
-        except TypeError:  # the script's own mistake: let optuna report it exactly as it would
-            return original(*args, **kwargs)
-        storage = bound.arguments.get("storage")
-        in_memory = storage is None or isinstance(storage, optuna.storages.InMemoryStorage)
-        if in_memory:
-            try:
-                bound.arguments["storage"] = _abo_fresh_storage()
-                study = original(*bound.args, **bound.kwargs)
-                info, kind = _abo_describe_storage(bound.arguments["storage"])
-                _adaptbench_event("optuna_study", call="create_study", study=study.study_name, injected=True,
-                                  storage=info, storage_kind=kind)
-                return study
-            except Exception as exc:  # never let the observer break the script: fall back to its own call
-                _adaptbench_event("probe_error", probe="optuna_hpo", error="storage injection: %r" % (exc,))
         study = original(*args, **kwargs)
-        info, kind = _abo_describe_storage(storage)
-        _adaptbench_event("optuna_study", call="create_study", study=study.study_name, injected=False,
-                          storage=info, storage_kind=kind)
+        info, kind = _abo_storage_info(study)
+        _adaptbench_event("optuna_study", call="create_study", study=study.study_name, storage=info,
+                          storage_kind=kind)
         return study
     create_study._abo_wrapped = True
     return create_study
@@ -92,10 +77,9 @@ def _abo_wrap_load_study(original):
     @_abo_functools.wraps(original)
     def load_study(*args, **kwargs):
         study = original(*args, **kwargs)
-        bound = _abo_inspect.signature(original).bind_partial(*args, **kwargs)
-        info, kind = _abo_describe_storage(bound.arguments.get("storage"))
-        _adaptbench_event("optuna_study", call="load_study", study=study.study_name, injected=False,
-                          storage=info, storage_kind=kind)
+        info, kind = _abo_storage_info(study)
+        _adaptbench_event("optuna_study", call="load_study", study=study.study_name, storage=info,
+                          storage_kind=kind)
         return study
     load_study._abo_wrapped = True
     return load_study
@@ -111,8 +95,12 @@ def _abo_trial_summary(study):
             "n_complete_with_params": sum(1 for t in complete if t.params)}
 
 
+def _abo_storage_info(study):
+    return _abo_describe_storage(getattr(study, "_storage", None))
+
+
 def _abo_storage_of(study):
-    return _abo_describe_storage(getattr(study, "_storage", None))[0]
+    return _abo_storage_info(study)[0]
 
 
 def _abo_current_trial():
@@ -145,7 +133,8 @@ def _abo_trial_event(study, trial):
         params = dict(trial.params)
     except Exception:
         return
-    _adaptbench_event("optuna_trial", study=study.study_name, number=trial.number, params=params)
+    _adaptbench_event("optuna_trial", study=study.study_name, storage=_abo_storage_of(study), number=trial.number,
+                      params=params)
 
 
 def _abo_wrap_objective(study, func):
@@ -220,7 +209,7 @@ def _abo_patch_study_class(Study):
 def _abo_patch_optuna(optuna):
     import optuna.study as study_pkg
     import optuna.study.study as study_mod
-    create = _abo_wrap_create_study(optuna, study_mod.create_study)
+    create = _abo_wrap_create_study(study_mod.create_study)
     load = _abo_wrap_load_study(study_mod.load_study)
     for module in (optuna, study_pkg, study_mod):
         module.create_study, module.load_study = create, load

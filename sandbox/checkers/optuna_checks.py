@@ -2,11 +2,12 @@
 parameters, and then trained a final model outside the study with the study's best values.
 
 Judged from two kinds of evidence:
-- the Optuna storages the studies used (real artifacts). The probe gives every study the script creates without a
-  storage (or with an in-memory one) its own sqlite file under `.adaptbench/optuna/`, so in-memory studies leave
-  the same trial records a persistent one does; a storage the script chose itself is recorded by URL and read back
-  too. Only storages named by the probe's authenticated records are read. Trials, their parameters and the best
-  trial come from there.
+- the Optuna storages the studies used (real artifacts): a sqlite storage the script chose is recorded by URL and
+  read back. Only storages named by the probe's authenticated records are read. Trials, their parameters and the
+  best trial come from there. A study in memory (Optuna's default) leaves no storage: its trials, their parameters
+  and its best trial come from the probe's records, written by the script's own process as the sqlite file would
+  be, so they are no less trustworthy. (The probe used to give such studies a sqlite file: that cost 1.5-2.5 s per
+  run, half the run time of a short scikit-learn study; issue 15.)
 - the probe's records (sandbox/checkers/_optuna_probe.py): every top-level training call, the trial it ran in and
   the configuration it trained under (estimator parameters, optimizer settings, module/layer attributes, hparams,
   fit arguments).
@@ -68,7 +69,7 @@ class StudyFacts:
 @checker("optuna_hpo")
 class OptunaHpoChecker(Checker):
     Args = OptunaHpoArgs
-    version = 3
+    version = 4
     probe = PROBE
 
     def check(self, ctx: CheckContext) -> CheckResult:
@@ -174,18 +175,33 @@ def collect_studies(workdir: Path, events: list[dict[str, Any]]) -> list[StudyFa
     for event in reversed(events):  # the last summary of each study is the complete one
         if event.get("kind") not in HPO_END_KINDS or "n_complete" not in event:
             continue
-        key = json.dumps([event.get("study"), event.get("storage"), event.get("pid")], sort_keys=True, default=str)
+        key = _study_key(event)
         if key in seen or _sqlite_path(workdir, event.get("storage")) in read:
             continue
         seen.add(key)
         studies.append(_study_from_events(event, events))
+    for event in events:  # created (or loaded) but never optimized nor told: a study without trials
+        if event.get("kind") != "optuna_study":
+            continue
+        key = _study_key(event)
+        if key in seen or _sqlite_path(workdir, event.get("storage")) in read:
+            continue
+        seen.add(key)
+        studies.append(StudyFacts(name=str(event.get("study")), source="events", n_trials=0, n_complete=0,
+                                  n_complete_with_params=0))
     return studies
 
 
+def _study_key(event: dict[str, Any]) -> str:
+    """One study in the records: its name, its storage (a URL, or an in-memory storage's number) and process."""
+    return json.dumps([event.get("study"), event.get("storage"), event.get("pid")], sort_keys=True, default=str)
+
+
 def _study_from_events(end: dict[str, Any], events: list[dict[str, Any]]) -> StudyFacts:
+    storage = end.get("storage")
     trials = {int(e["number"]): dict(e.get("params") or {}) for e in events
               if e.get("kind") == "optuna_trial" and e.get("study") == end.get("study")
-              and isinstance(e.get("number"), int)}
+              and e.get("storage", storage) == storage and isinstance(e.get("number"), int)}
     best = tuple(b for b in end.get("best_params") or [] if isinstance(b, dict))
     return StudyFacts(name=str(end.get("study")), source="events", n_trials=end.get("n_trials", 0),
                       n_complete=end["n_complete"], n_complete_with_params=end.get("n_complete_with_params", 0),

@@ -93,10 +93,10 @@ def sklearn_script(main: str = STUDY_THEN_RETRAIN, objective: str = TUNED_OBJECT
     return SKLEARN_SCRIPT.format(objective=textwrap.indent(objective, "    "), main=main)
 
 
-INJECTED = "/.adaptbench/optuna/study-"  # where the probe persists studies created without a storage
+IN_MEMORY = "events"  # a study without a storage is judged from the probe's records
 # name -> (study and final training, where the checker must have read the trials from)
 SKLEARN_PASSING = {
-    "in_memory_study": (STUDY_THEN_RETRAIN, INJECTED),
+    "in_memory_study": (STUDY_THEN_RETRAIN, IN_MEMORY),
     "explicit_sqlite_storage": (mutate(STUDY_THEN_RETRAIN, 'create_study(direction="minimize")',
                                        'create_study(direction="minimize", storage="sqlite:///tuning.db", '
                                        'study_name="tree")'), "/w/tuning.db"),
@@ -112,14 +112,22 @@ def fit_best(params):
 
 
 model = fit_best(tune())
-''', INJECTED),
+''', IN_MEMORY),
     "ask_tell_loop": ('''\
 study = optuna.create_study(direction="minimize")
 for _ in range(3):
     trial = study.ask()
     study.tell(trial, objective(trial))
 model = DecisionTreeRegressor(random_state=0, **study.best_params).fit(X_train, y_train)
-''', INJECTED),
+''', IN_MEMORY),
+    # two in-memory studies may share a name: each is its own study in the records
+    "two_in_memory_studies_with_one_name": ('''\
+study = optuna.create_study(direction="minimize", study_name="tree")
+study.optimize(objective, n_trials=3)
+second = optuna.create_study(direction="minimize", study_name="tree")
+second.optimize(objective, n_trials=1)
+model = DecisionTreeRegressor(random_state=0, **study.best_params).fit(X_train, y_train)
+''', IN_MEMORY),
     # a storage the harness does not read back: judged from the probe's own trial summary
     "journal_storage_and_pipeline": ('''\
 from optuna import create_study

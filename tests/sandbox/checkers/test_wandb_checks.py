@@ -163,11 +163,21 @@ def test_decoder_follows_records_across_32k_blocks(tmp_path):
     assert read_run_with_leet(rundir, tmp_path).history_rows == 1500
 
 
-def test_checker_falls_back_to_the_decoder_without_leet(mnist_reference, monkeypatch):
+def test_checker_reads_the_log_in_process_without_leet(mnist_reference, monkeypatch):
     monkeypatch.setattr(wandb_checks, "wandb_executable", lambda: "/nonexistent/wandb")
     verdict = judge(load_task(TASKS / MNIST), mnist_reference.execution)
     assert verdict.passed, verdict.reason
     assert verdict.checks[0].details["runs"][0]["reader"] == "records"
+
+
+def test_checker_asks_leet_when_the_decoder_cannot_read_the_log(mnist_reference, monkeypatch):
+    def unreadable(rundir):
+        raise ValueError("a record layout this decoder does not know")
+
+    monkeypatch.setattr(wandb_checks, "read_run_from_records", unreadable)
+    verdict = judge(load_task(TASKS / MNIST), mnist_reference.execution)
+    assert verdict.passed, verdict.reason
+    assert verdict.checks[0].details["runs"][0]["reader"] == "leet"
 
 
 # ---------------------------------------------------------------- arguments
