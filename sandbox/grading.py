@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from benchmark.types import (
 )
 
 from .checkers import CHECKERS, CheckContext, Checker
+from .checkers._warm import PROBE_UNTIL_VAR
 from .environment import build_env, make_dirs
 from .executor import execute
 from .probes import (
@@ -38,6 +40,9 @@ from .probes import (
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 180.0
+# A probe that runs in the script's own process tree at exit (the warm registration probe) waits no later than
+# this share of the time limit, so it can never turn a script that finished in time into a timeout.
+PROBE_SHARE_OF_LIMIT = 0.85
 
 
 @dataclass
@@ -55,7 +60,9 @@ def grade(task: Task, code: str, workdir: Path, timeout_scale: float = 1.0) -> G
     checkers = instantiate_checkers(task)
     key = prepare_workdir(task, code, Path(workdir), checkers)
     limits = task.limits.model_copy(update={"timeout_s": task.limits.timeout_s * timeout_scale})
-    execution = execute([sys.executable, task.entrypoint], Path(workdir), limits, env=script_env(task, workdir))
+    env = script_env(task, workdir)
+    env[PROBE_UNTIL_VAR] = f"{time.time() + limits.timeout_s * PROBE_SHARE_OF_LIMIT:.3f}"
+    execution = execute([sys.executable, task.entrypoint], Path(workdir), limits, env=env)
     seal_events(Path(workdir), key)  # every process of the run is dead now: nothing can alter the sealed log
     return Graded(execution, judge(task, execution, checkers, timeout_scale))
 
@@ -139,7 +146,7 @@ def prepare_workdir(task: Task, code: str, workdir: Path, checkers: list[Checker
         _git_init(workdir)
     (workdir / task.entrypoint).write_text(code)
     make_dirs(workdir)
-    write_sitecustomize(workdir, [(c.name, c.probe) for c in checkers if c.probe])
+    write_sitecustomize(workdir, [(c.name, source) for c in checkers if (source := c.probe_for(task))])
     return issue_key(workdir)
 
 

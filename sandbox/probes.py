@@ -85,6 +85,7 @@ def _ab_make_emitter():
                 return  # the sequence number is only spent on a record that was written
             state["seq"] = seq
 
+    emit.keyed = signer is not None  # True in the script's first interpreter only (and in what it forks)
     return emit
 
 

@@ -45,6 +45,10 @@ class Checker(ABC):
     @abstractmethod
     def check(self, ctx: CheckContext) -> CheckResult: ...
 
+    def probe_for(self, task: Task) -> str | None:
+        """The probe source installed for `task` (the class's `probe`, unless a checker adapts it to the task)."""
+        return self.probe
+
     def ok(self, reason: str, **details) -> CheckResult:
         return CheckResult(name=self.name, passed=True, code="ok", reason=reason, details=details)
 

@@ -1,13 +1,12 @@
 """MLflow checkers: judge the tracking store and model registry a script left in its work dir.
 
 Tracking is read here, in the harness, from a *copy* of the sqlite store (reading rows runs no code).
-Loading a registered model unpickles it, which is code execution: that happens only inside the sandbox,
-through `ctx.run_probe`.
+Loading a registered model unpickles it, which is code execution: that happens only inside the sandbox, in the
+warm probe forked at the script's start-up or through `ctx.run_probe` (sandbox/checkers/_registration_probe.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -21,6 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from benchmark.types import Task
+
+from ._registration_probe import fresh_probe_source, warm_pass, warm_probe_source
 from ._translation import ExpectedRun, LoggedRun, judge_translation
 from .base import CheckContext, Checker, checker
 
@@ -399,7 +401,11 @@ class MlflowRegistrationChecker(Checker):
     """A registered model version that loads back (mlflow.pyfunc, inside the sandbox) and predicts."""
 
     Args = RegistrationArgs
-    version = 3
+    version = 4
+
+    def probe_for(self, task: Task) -> str:
+        return warm_probe_source(task.framework.value, self.args.name, self.args.model_dump(),
+                                 MAX_CANDIDATE_VERSIONS)
 
     def check(self, ctx: CheckContext):
         stores = find_stores(ctx.workdir)
@@ -416,7 +422,9 @@ class MlflowRegistrationChecker(Checker):
             candidates = [c for c in candidates if c.name == self.args.name]
         if not candidates:
             return self.no_model(names, logged)
-        report = ctx.run_probe(probe_source(candidates[:MAX_CANDIDATE_VERSIONS], self.args))
+        shortlist = candidates[:MAX_CANDIDATE_VERSIONS]
+        report = (warm_pass(ctx.events, {(c.name, c.version) for c in shortlist})
+                  or ctx.run_probe(probe_source(shortlist, self.args)))
         return self.judge_probe(report, ctx.workdir)
 
     def no_model(self, names: list[str], logged: int):
@@ -437,8 +445,10 @@ class MlflowRegistrationChecker(Checker):
 
     def judge_probe(self, report: dict[str, Any], workdir: Path | None = None):
         if report.get("ok"):
+            probe = report.get("probe", "fresh")
             return self.ok(f"model '{report['name']}' version {report['version']} loads and predicts "
-                           f"(input from {report['input_from']}, output shape {report.get('output_shape')})",
+                           f"(input from {report['input_from']}, output shape {report.get('output_shape')}; "
+                           f"{probe} probe)", probe=probe,
                            **{k: report.get(k) for k in ("name", "version", "input_from", "output_shape")})
         if "attempts" not in report:  # the probe itself did not run to the end
             return self.fail("harness_error", f"the model-loading probe failed: {report.get('error', report)}")
@@ -466,128 +476,5 @@ def scrub(text: str, workdir: Path | None, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-# The probe runs inside the sandbox. Its parameters arrive as one JSON string literal: nothing read from
-# the store is ever pasted into the source as code.
-PROBE = r'''
-import json, os, sys
-os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
-P = json.loads(__PARAMS__)
-
-
-def synthetic_input(meta, args):
-    import numpy as np
-    sig = meta.signature
-    if sig is not None and sig.inputs is not None and len(sig.inputs.inputs):
-        if sig.inputs.is_tensor_spec():
-            arrays = {s.name: np.zeros([2 if d in (-1, None) else d for d in s.shape], dtype=s.type)
-                      for s in sig.inputs.inputs}
-            if len(arrays) == 1 and not sig.inputs.has_input_names():
-                return next(iter(arrays.values())), "signature"
-            return arrays, "signature"
-        import pandas as pd
-        cols = {}
-        for i, s in enumerate(sig.inputs.inputs):
-            try:
-                cols[s.name or i] = np.zeros(2, dtype=s.type.to_numpy())
-            except Exception:
-                cols[s.name or i] = ["a", "a"]
-        return pd.DataFrame(cols), "signature"
-    if args.get("input_shape"):
-        rng = np.random.default_rng(0)
-        return rng.random(args["input_shape"]).astype(args["input_dtype"]), "task args"
-    return None, None
-
-
-def output_shape(y):
-    import numpy as np
-    if hasattr(y, "to_numpy"):
-        y = y.to_numpy()
-    if isinstance(y, dict):
-        return {k: list(np.asarray(v).shape) for k, v in y.items()}
-    arr = np.asarray(y)
-    if arr.size == 0:
-        raise ValueError("the prediction is empty")
-    return list(arr.shape)
-
-
-def predict_only(local):
-    """Keras models load for inference without their training configuration (compile=False), as a user
-    serving them does: a custom loss or metric is needed to train, not to predict. Custom layers still load
-    only if they are registered (keras.saving.register_keras_serializable)."""
-    from mlflow.models import Model
-    try:
-        flavors = Model.load(os.path.join(local, "MLmodel")).flavors
-    except Exception:
-        return
-    if "keras" not in flavors:
-        return
-    import mlflow.keras.load as keras_load
-    original = getattr(keras_load, "_load_keras_model", None)
-    if original is None or getattr(original, "_predict_only", False):
-        return
-
-    def load(path, model_conf, custom_objects=None, **kwargs):
-        kwargs.setdefault("compile", False)
-        return original(path, model_conf, custom_objects, **kwargs)
-    load._predict_only = True
-    keras_load._load_keras_model = load
-
-
-def unregistered_classes(error):
-    """Keras names a class it could not rebuild in its error's config dump, with no module (not registered)."""
-    import re
-    return sorted(set(re.findall(r"\{'module': None, 'class_name': '(\w+)'", error)))
-
-
-def attempt(c):
-    import mlflow
-    mlflow.set_tracking_uri(c["store_uri"])
-    mlflow.set_registry_uri(c["store_uri"])
-    uri = f"models:/{c['name']}/{c['version']}"
-    try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
-        predict_only(local)
-        model = mlflow.pyfunc.load_model(local)
-    except BaseException as exc:
-        return {"stage": "load", "error": repr(exc)[:800], "unregistered": unregistered_classes(str(exc))}
-    try:
-        x = model.metadata.load_input_example(local)
-        source = "input example"
-        if x is None:
-            x, source = synthetic_input(model.metadata, P["args"])
-    except BaseException as exc:
-        x, source = synthetic_input(model.metadata, P["args"])
-    if x is None:
-        return {"stage": "input", "error": "the model has no input example or signature, and the task gives no input_shape"}
-    try:
-        shape = output_shape(model.predict(x))
-    except BaseException as exc:
-        return {"stage": "predict", "error": repr(exc)[:800], "input_from": source}
-    return {"stage": "done", "input_from": source, "output_shape": shape}
-
-
-def emit(answer):
-    """The probe's answer to the harness: one JSON line on stdout, flushed (the last line wins)."""
-    sys.stdout.write(json.dumps(answer, default=str) + "\n")
-    sys.stdout.flush()
-
-
-attempts = []
-for c in P["candidates"]:
-    # written first, so that if loading kills the process (crash, exit, time limit) this is the last word
-    died = {"stage": "load", "error": "the process ended while loading or calling this model (crash, exit "
-            "or time limit)", "name": c["name"], "version": c["version"]}
-    emit({"ok": False, "attempts": attempts + [died]})
-    result = attempt(c)
-    result.update(name=c["name"], version=c["version"])
-    if result["stage"] == "done":
-        emit({"ok": True, **result})
-        sys.exit(0)
-    attempts.append(result)
-emit({"ok": False, "attempts": attempts})
-'''
-
-
 def probe_source(candidates: list[Candidate], args: RegistrationArgs) -> str:
-    params = {"candidates": [c.__dict__ for c in candidates], "args": args.model_dump()}
-    return PROBE.replace("__PARAMS__", repr(json.dumps(params)))
+    return fresh_probe_source([c.__dict__ for c in candidates], args.model_dump())

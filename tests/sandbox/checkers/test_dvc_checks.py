@@ -15,9 +15,11 @@ from pydantic import ValidationError
 
 from benchmark.tasks import load_task
 from sandbox.checkers import CHECKERS, CheckContext
+from sandbox.checkers._warm import warm_record
 from sandbox.checkers.dvc_checks import attribute_matches, load_outs, read_dvc_config
 from sandbox.environment import build_env
 from sandbox.grading import Graded, grade, judge
+from sandbox.probes import read_events
 
 from .grading_helpers import describe, mutate
 
@@ -57,8 +59,10 @@ def model_reference(tmp_path_factory) -> Graded:
 
 def test_dataset_reference_passes_and_dvc_agrees(dataset_reference):
     assert dataset_reference.verdict.passed, describe(dataset_reference)
-    probe = dataset_reference.execution.workdir / ".adaptbench" / "probe0.stdout"
-    assert '"status": {}' in probe.read_text()  # DVC's own status(cloud=True) was asked and found it in sync
+    # DVC's own status(cloud=True) was asked, by the warm probe at the script's exit, and found it in sync
+    record = warm_record(read_events(dataset_reference.execution.workdir).events, "dvc_status_probe")
+    assert record is not None and record["status"] == {} and record["remote"] == "storage"
+    assert not list((dataset_reference.execution.workdir / ".adaptbench").glob("probe*.py"))  # no fresh probe
 
 
 def test_model_reference_passes(model_reference):
@@ -217,6 +221,31 @@ def test_dvc_status_answer_decides_after_the_file_checks(dataset_reference, answ
     result = cls(cls.Args.model_validate(task.checks[0].args)).check(ctx)
     assert result.code == expected
     assert "'data/readings.csv.dvc'" in sent[0].replace('"', "'") and "cloud=True" in sent[0]
+
+
+@pytest.mark.parametrize("record", [
+    {"remote": "storage", "status": {"data/readings.csv": "new"}},  # out of sync: the fresh probe says how
+    {"remote": "elsewhere", "status": {}},  # in sync with another remote than the one the checker found
+    {"dvc_error": "ConfigError: bad remote"},
+])
+def test_a_warm_status_that_is_not_clean_goes_to_the_fresh_probe(dataset_reference, record):
+    task = load_task(TASKS / DATASET)
+    cls = CHECKERS.get("dvc_tracking")
+    sent: list[str] = []
+    ctx = CheckContext(task=task, workdir=dataset_reference.execution.workdir, execution=dataset_reference.execution,
+                       events=[{"kind": "dvc_status_probe", **record}],
+                       run_probe=lambda source: sent.append(source) or {"status": {"data/readings.csv": "new"}})
+    assert cls(cls.Args.model_validate(task.checks[0].args)).check(ctx).code == "dvc.not_pushed"
+    assert len(sent) == 1
+
+
+def test_a_clean_warm_status_needs_no_fresh_probe(dataset_reference):
+    task = load_task(TASKS / DATASET)
+    cls = CHECKERS.get("dvc_tracking")
+    ctx = CheckContext(task=task, workdir=dataset_reference.execution.workdir, execution=dataset_reference.execution,
+                       events=[{"kind": "dvc_status_probe", "remote": "storage", "status": {}}],
+                       run_probe=lambda source: pytest.fail("the fresh probe ran"))
+    assert cls(cls.Args.model_validate(task.checks[0].args)).check(ctx).passed
 
 
 # ---------------------------------------------------------------- several versions: history beyond HEAD

@@ -195,6 +195,24 @@ def test_registration_mutant_fails_with_its_code(mutant, tmp_path):
     assert graded.verdict.code == code, describe(graded)
 
 
+def fresh_probes(graded) -> list[Path]:
+    return sorted((graded.execution.workdir / ".adaptbench").glob("probe*.py"))
+
+
+def test_the_reference_is_judged_by_the_warm_probe_alone(tmp_path):
+    graded = run(REG_TREE, task(REG_TREE).reference_code(), tmp_path)
+    assert graded.verdict.passed, describe(graded)
+    assert graded.verdict.checks[0].details["probe"] == "warm" and not fresh_probes(graded)
+
+
+def test_a_model_that_needs_the_scripts_main_fails_in_the_warm_probe_too(tmp_path):
+    """The warm child was forked before the script ran: it has no `identity`, so the fresh probe judges."""
+    graded = run(REG_TREE, mutate(task(REG_TREE).reference_code(), *REG_TREE_MUTANTS["pickles_a_function_from_main"][1]),
+                 tmp_path)
+    assert graded.verdict.code == "mlflow.model_not_loadable", describe(graded)
+    assert fresh_probes(graded)
+
+
 BROKEN_PYFUNC = '''
 import mlflow
 import mlflow.pyfunc
