@@ -188,7 +188,7 @@ def _abr_work(go, params):
     return {"ok": False, "attempts": attempts}
 
 
-_abw_start(__EVENT__, __PARAMS__, _abr_go, _abr_work)
+_abw_start(__EVENT__, __PARAMS__, _abr_go, _abr_work, trigger="mlflow")
 '''
 
 

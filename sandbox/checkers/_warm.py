@@ -29,7 +29,9 @@ PROBE_UNTIL_VAR = "ADAPTBENCH_PROBE_UNTIL"
 # The machinery; a checker's source defines `go()` (in the script's process at exit: a dict to send, or None to
 # send nothing) and `work(go, params)` (in the child: the event's fields, or None for no event), then starts it.
 MACHINERY = r'''
-def _abw_start(event, params, go, work):
+def _abw_start(event, params, go, work, trigger=None):
+    """`trigger`: a module name; the child imports only once the script has imported it (a script that never
+    imports MLflow registers no model: warming up for it would only take CPU from the script)."""
     import atexit, json, os, sys
     if not getattr(_adaptbench_event, "keyed", False):
         return  # not the script's own first interpreter (a subprocess it started, or a probe run)
@@ -37,9 +39,13 @@ def _abw_start(event, params, go, work):
     child = os.fork()
     if child == 0:
         os.close(write_end)
-        _abw_child(read_end, event, json.loads(params), work)
+        _abw_child(read_end, event, json.loads(params), work, trigger is not None)
     os.close(read_end)
     parent, crashed, hook = os.getpid(), [], sys.excepthook
+
+    def warm_up(module):
+        if os.getpid() == parent:
+            os.write(write_end, b"warm\n")
 
     def excepthook(*exc_info):
         crashed.append(exc_info[0])
@@ -58,6 +64,8 @@ def _abw_start(event, params, go, work):
             _abw_wait(child, float(os.environ.get(__UNTIL_VAR__) or 0))
 
     sys.excepthook = excepthook
+    if trigger is not None:
+        _adaptbench_on_import(trigger, warm_up)
     atexit.register(at_exit)  # registered before the script's own handlers, so it runs after all of them
 
 
@@ -89,30 +97,41 @@ def _abw_wait(child, until):
         pass
 
 
-def _abw_read_line(fd):
+def _abw_lines(fd):
+    """The messages on the pipe, one line each; ends when the script's end of it closes."""
     import os
     data = b""
-    while not data.endswith(b"\n"):
+    while True:
+        while b"\n" in data:
+            line, data = data.split(b"\n", 1)
+            yield line
         chunk = os.read(fd, 65536)
         if not chunk:
-            return None  # the script ended without sending: nothing to do
+            return
         data += chunk
-    return data
 
 
-def _abw_child(read_end, event, params, work):
+def _abw_child(read_end, event, params, work, triggered):
     import json, os, sys
     try:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AbImportHook)]
+        messages = _abw_lines(read_end)
+        message = next(messages, None)
+        if triggered and message == b"warm":
+            message = None
+        elif triggered:
+            return  # the script ended without importing the trigger: nothing to do
         for module in params["imports"]:
             try:
                 __import__(module)
             except BaseException:
                 pass
-        message = _abw_read_line(read_end)
+        message = message if message is not None else next(messages, None)
+        while message == b"warm":  # sent again by a second import hook call
+            message = next(messages, None)
         if message:
             go = json.loads(message)
             os.chdir(go["cwd"])
@@ -131,7 +150,8 @@ def _abw_child(read_end, event, params, work):
 
 def warm_source(checker_source: str, event: str, imports: list[str], params: dict[str, Any]) -> str:
     """The sitecustomize part of one warm probe: the machinery, the checker's `go`/`work` definitions (which
-    must end by calling `_abw_start(__EVENT__, __PARAMS__, go, work)`), and its parameters as a JSON literal."""
+    must end by calling `_abw_start(__EVENT__, __PARAMS__, go, work[, trigger])`), and its parameters as a JSON
+    literal."""
     payload = repr(json.dumps({"imports": imports, **params}))
     return (MACHINERY.replace("__UNTIL_VAR__", repr(PROBE_UNTIL_VAR)) + checker_source
             .replace("__EVENT__", repr(event)).replace("__PARAMS__", payload))

@@ -29,15 +29,16 @@ def _t_work(go, params):
     return {"go": go, "imported": "colorsys" in sys.modules, "script_names": sorted(vars(main).get("MARKER", []))}
 
 
-_abw_start(__EVENT__, __PARAMS__, _t_go, _t_work)
+_abw_start(__EVENT__, __PARAMS__, _t_go, _t_work, TRIGGER)
 '''
 
 
-def run_script(tmp_path: Path, script: str, sleep: float = 0.0, until_in: float = 60.0):
+def run_script(tmp_path: Path, script: str, sleep: float = 0.0, until_in: float = 60.0, trigger: str | None = None):
     workdir = tmp_path / "w"
     make_dirs(workdir)
     (workdir / "main.py").write_text(script)
-    write_sitecustomize(workdir, [("test", warm_source(CHECKER, EVENT, ["colorsys"], {"sleep": sleep}))])
+    source = warm_source(CHECKER.replace("TRIGGER", repr(trigger)), EVENT, ["colorsys"], {"sleep": sleep})
+    write_sitecustomize(workdir, [("test", source)])
     key = issue_key(workdir)
     env = build_env(workdir)
     env[PROBE_UNTIL_VAR] = f"{time.time() + until_in:.3f}"
@@ -91,3 +92,12 @@ def test_interpreters_the_script_starts_fork_no_child_of_their_own(tmp_path):
     done, _, log = run_script(tmp_path, script)
     assert done.returncode == 0, done.stderr
     assert sum(e["kind"] == EVENT for e in log.events) == 1
+
+
+def test_with_a_trigger_the_child_warms_up_only_once_the_script_imports_it(tmp_path):
+    done, _, log = run_script(tmp_path / "a", "import wave\nimport wave\n", trigger="wave")
+    assert done.returncode == 0, done.stderr
+    record = warm_record(log.events, EVENT)
+    assert record is not None and record["imported"] is True
+    done, _, log = run_script(tmp_path / "b", "print('never imports it')\n", trigger="wave")
+    assert done.returncode == 0 and warm_record(log.events, EVENT) is None
