@@ -37,9 +37,9 @@ from .crawler import CrawlLimits, Page, crawl
 
 log = logging.getLogger(__name__)
 
-CORPUS_SCHEMA_VERSION = 2  # 2: entry chunks, API summaries, command <-> API links
+CORPUS_SCHEMA_VERSION = 3  # 2: entry chunks, API summaries, command <-> API links; 3: search keys, whole entries
 MANIFEST = "manifest.json"
-VECTORS_DIR = ".vectors"  # beside the corpora: vectors of chunk texts already embedded, per embedder
+VECTORS_DIR = ".vectors"  # beside the corpora: vectors of the search keys already embedded, per embedder
 
 
 class CorpusError(AdaptbenchError):
@@ -287,7 +287,7 @@ class Corpus:
         from ._search import LexicalIndex
 
         if self._lexical is None:
-            self._lexical = LexicalIndex([f"{c['title']}\n{c['text']}" for c in self.chunks])
+            self._lexical = LexicalIndex([f"{c['title']}\n{c.get('key') or c['text']}" for c in self.chunks])
         return self._lexical
 
 
@@ -414,11 +414,12 @@ def build_corpus(component: str, options: BuildOptions | None = None) -> Corpus:
 
 
 def _embed_chunks(embedder, chunks: list[dict], folder: Path):
-    """The chunks' vectors; texts embedded by an earlier build (of any component) are read from its cache."""
+    """The vectors of the chunks' search keys; keys embedded by an earlier build (of any component) are read from
+    its cache."""
     if not chunks:
         return _empty(embedder)
     cache = VectorCache(folder / VECTORS_DIR, embedder)
-    vectors = cache.embed([c["text"] for c in chunks])
+    vectors = cache.embed([c.get("key") or c["text"] for c in chunks])
     cache.save()
     return vectors
 
@@ -437,6 +438,7 @@ def _summarise(chunks: list[dict], spec: CorpusSpec, options: BuildOptions, timi
         prompt = render("summarise", component=spec.component, title=chunk["title"], text=chunk["text"])
         summary = ask(llm, prompt, max_tokens=160, purpose=f"summarise:{spec.component}")
         chunk["raw"], chunk["text"] = chunk["text"], summary or chunk["text"]
+        chunk["key"] = chunk["text"]  # the summary is what the index embeds
         if i % 20 == 0:
             log.info("summarised %d/%d chunks of %s", i, len(chunks), spec.component)
     timings["summarise_s"] = time.perf_counter() - started

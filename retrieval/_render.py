@@ -10,10 +10,13 @@ Pages, linked so that a depth-2 crawl from index.html reaches all of them:
     cli/index.html                 depth 1: the commands
     cli/<command>.html             depth 2: `<prog> <command> --help`, and each sub-command's help
 
-Every entry is headed by its fully qualified name and signature (`dvc.repo.Repo.add(targets, ...)`), so a chunk says
-which API it documents; a summary lists each entry on one line (qualified name, parameters, first docstring line), as
-an API reference's table of contents does. A package's top-level namespace counts as public even where `__all__`
-leaves a name out (`wandb.Artifact`).
+Every entry is headed by its fully qualified name and parameter names (`dvc.repo.Repo.add(targets, no_commit, …)`),
+so a chunk says which API it documents; what it does (the docstring's first paragraph) follows, then its full typed
+signature and the rest of its docstring (arguments, examples). A summary lists each entry on one line (qualified name,
+parameters, first docstring line), as an API reference's table of contents does; an entry with neither docstring nor
+command is that line only, and a function documented under two names (`wandb.log` is `wandb.Run.log`) is documented
+once, the other name pointing there. A package's top-level namespace counts as public even where `__all__` leaves a
+name out (`wandb.Artifact`).
 
 When the definition names the objects a command's implementation calls (`[cli] api`, e.g. `self.repo` ->
 `dvc.repo.Repo`), each command page says which Python API it runs and each such API entry says which command runs it
@@ -62,6 +65,15 @@ class _Site:
     modules: list[tuple[str, str]] = field(default_factory=list)  # (name, first docstring line)
     pages: int = 0
     commands_of: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # API -> [(command, description)]
+    names: dict[int, str] = field(default_factory=dict)  # id of a documented function -> the name it was documented as
+
+    def first_name(self, fn: Callable, qualified: str) -> str:
+        """The name `fn` (unwrapped) was first documented under; `qualified` for a function not seen before."""
+        try:
+            key = id(inspect.unwrap(fn))
+        except ValueError:  # a wrapper cycle
+            key = id(fn)
+        return self.names.setdefault(key, qualified)
 
     def write(self, rel: str, title: str, body: str) -> None:
         path = self.root / rel
@@ -177,7 +189,10 @@ def _render_class(site: _Site, cls: type, qual: str, shown_name: str, documented
     members = list(_class_members(cls))
     attributes = _attributes(cls)
     doc = inspect.getdoc(cls) or ""
-    parts = [f"<h1>class {shown_name}{_signature(cls)}</h1>", f"<p>Defined in <code>{qual}</code>.</p>", _pre(doc)]
+    lead, rest = _paragraphs(doc)
+    parts = [f"<h1>class {shown_name}{_short_signature(cls, 'class')}</h1>", _pre(lead),
+             f"<p>Defined in <code>{qual}</code>.</p><p>Signature: <code>{html.escape(shown_name + _signature(cls))}</code></p>",
+             _pre(rest)]
     if members or attributes:
         lines = [_summary_line(site, f"{shown_name}.{name}", fn, kind) for name, kind, fn in members]
         lines += [(bool(_described_attribute(doc, name)),
@@ -270,14 +285,29 @@ def _member_kind(raw: Any) -> tuple[str | None, Any]:
 
 
 def _entry(site: _Site, qualified: str, fn: Callable, kind: str) -> str:
-    signature = "" if kind == "property" else _signature(fn)
-    doc = inspect.getdoc(fn)
+    """An entry: its name and parameters as the heading, what it does, its full signature, the rest of its
+    docstring. The heading stays short (a typed signature can outgrow what an embedder reads of a chunk). An entry
+    with neither docstring nor command says nothing its summary line does not (name and parameters) and gets no
+    section: its own chunk would only draw searches by its parameter names. A function already documented under
+    another name (W&B's `wandb.log` is `wandb.Run.log`) points there."""
+    lead, rest = _paragraphs(inspect.getdoc(fn) or "")
     commands = site.commands_of.get(qualified, [])
-    body = _pre(doc) if doc else ("" if commands else "<p>(no docstring)</p>")
-    if commands:
-        body += "".join(f"<p>Runs behind the command line <code>{html.escape(c)}</code>: {html.escape(d)}</p>"
-                        for c, d in commands)
-    return f"<h3>{html.escape(qualified + signature)}</h3><p><em>{kind}</em></p>{body}"
+    if not (lead or commands):
+        return ""
+    same = site.first_name(fn, qualified)
+    if same != qualified:
+        lead, rest = f"The same function as {same} (documented there): {_sentence(lead, 200)}", ""
+    ran = "".join(f"<p>Runs behind the command line <code>{html.escape(c)}</code>: {html.escape(d)}</p>"
+                  for c, d in commands)
+    signature = "" if kind == "property" else f"<p>Signature: <code>{html.escape(qualified + _signature(fn))}</code></p>"
+    heading = html.escape(qualified + _short_signature(fn, kind))
+    return f"<h3>{heading}</h3><p><em>{kind}</em></p>{_pre(lead)}{ran}{signature}{_pre(rest)}"
+
+
+def _paragraphs(doc: str) -> tuple[str, str]:
+    """(first paragraph, the rest) of a docstring."""
+    lead, _, rest = doc.strip().partition("\n\n")
+    return lead.strip(), rest.strip()
 
 
 def _summary_line(site: _Site, qualified: str, fn: Callable, kind: str) -> tuple[bool, str]:
@@ -332,7 +362,7 @@ def _short_signature(obj: Any, kind: str) -> str:
     if kind in ("method", "classmethod") and parameters:
         parameters = parameters[1:]
     names = [("*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else "") + p.name
-             for p in parameters if not p.name.startswith("_")]
+             for p in parameters if not p.name.startswith("_") and p.name != "self"]  # W&B's bound functions
     shown = names[:SUMMARY_PARAMS] + (["…"] if len(names) > SUMMARY_PARAMS else [])
     return f"({', '.join(shown)})"
 

@@ -32,6 +32,7 @@ CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
 SKIP_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".pdf", ".zip", ".gz", ".tar", ".whl",
                    ".css", ".js", ".json", ".xml", ".txt", ".ipynb", ".mp4", ".woff", ".woff2")
 STRIP_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg", "button")
+FENCE = "````"  # around preformatted text (code, docstrings, help) in a page's text; longer than a docstring's own ```
 BLOCK_TAGS = ("p", "div", "li", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "br", "tr", "dt", "dd", "section",
               "table", "ul", "ol", "dl", "blockquote")
 MAIN_SELECTORS = ("main", "[role=main]", "article", "div.body", "div.document")
@@ -255,6 +256,9 @@ def main_text(soup) -> str:
     for level in range(1, 7):
         for heading in root.find_all(f"h{level}"):
             heading.string = "#" * min(level, 4) + " " + " ".join(heading.get_text().split())  # one line
+    for pre in root.find_all("pre"):  # fenced as markdown: a `# comment` in a code example is not a heading
+        pre.insert_before(f"\n{FENCE}\n")
+        pre.insert_after(f"\n{FENCE}\n")
     for block in root.find_all(BLOCK_TAGS):
         block.insert_after("\n")  # inline markup joins its text; blocks end their line
     lines = (line.rstrip() for line in root.get_text().splitlines())

@@ -53,3 +53,39 @@ def test_character_windows_ignore_entries():
     assert sum("Repo.push(" in c["text"] for c in chunks) == 1  # later parts of the entry do not name it
     with pytest.raises(ValueError, match="unknown chunker"):
         _chunks(chunker="pages")
+
+
+EXAMPLE = """### wandb.Run.use_artifact(artifact_or_name, type, aliases)
+method
+Declare an artifact as an input to a run.
+````
+Examples:
+```python
+# Use an artifact by name and alias
+artifact = run.use_artifact("my-art:latest")
+```
+````
+Signature: wandb.Run.use_artifact(self, artifact_or_name: str | Artifact, type: str | None = None) -> Artifact
+
+### wandb.Run.log(data, step, commit)
+method
+Upload run data."""
+
+
+def test_a_comment_in_a_code_example_is_no_heading():
+    chunks = chunk_pages([Page(url="installed://wandb/cls/x.html", depth=2, title="Run", text=EXAMPLE)])
+    assert [c["text"].splitlines()[0] for c in chunks] == [
+        "### wandb.Run.use_artifact(artifact_or_name, type, aliases)", "### wandb.Run.log(data, step, commit)"]
+    assert "# Use an artifact by name and alias" in chunks[0]["text"]
+
+
+def test_the_index_embeds_what_an_entry_is_not_its_typed_signature():
+    use, log = chunk_pages([Page(url="installed://wandb/cls/x.html", depth=2, title="Run", text=EXAMPLE)])
+    assert use["key"].splitlines()[:3] == ["wandb Run use artifact",
+                                           "wandb.Run.use_artifact(artifact_or_name, type, aliases)",
+                                           "Declare an artifact as an input to a run."]
+    assert "Signature:" not in use["key"] and "````" not in use["key"] and "method" not in use["key"].split("\n")
+    assert log["key"] == "wandb Run log\nwandb.Run.log(data, step, commit)\nUpload run data."
+    summary = "## wandb.Run members\nwandb.Run.log(data, step, commit) — Upload run data."
+    (part,) = chunk_pages([Page(url="installed://wandb/cls/x.html", depth=2, title="Run", text=summary)])
+    assert part["key"] == part["text"]  # a list of entries is searched as it reads

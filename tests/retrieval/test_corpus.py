@@ -8,6 +8,7 @@ import pytest
 
 from benchmark.errors import UnknownNameError
 from retrieval import BuildOptions, available_components, build_corpus, corpus_dir, get_corpus, load_corpus, load_spec
+from retrieval._chunking import CHUNK_SIZE
 
 
 def test_every_component_has_a_definition_with_both_sources():
@@ -29,8 +30,8 @@ def test_installed_build_records_the_package_version(use_corpus_cache, component
     folder = corpus_dir(component)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["source"] == "installed" and manifest["package_version"] == version(package)
-    assert manifest["schema_version"] == 2 and manifest["depth"] == 2 and manifest["summariser"] is None
-    assert manifest["chunker"] == "entries" and manifest["chunk_size"] == 2000 and manifest["variant"] == ""
+    assert manifest["schema_version"] == 3 and manifest["depth"] == 2 and manifest["summariser"] is None
+    assert manifest["chunker"] == "entries" and manifest["chunk_size"] == CHUNK_SIZE and manifest["variant"] == ""
     assert manifest["pages"] > 5 and manifest["chunks"] >= manifest["pages"]
     assert manifest["embedder"] == "hashing:words-1024" and manifest["built_at"]
     assert (folder / "index.faiss").is_file() and (folder / "chunks.jsonl").is_file()

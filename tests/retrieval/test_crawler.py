@@ -56,3 +56,13 @@ def test_unknown_fetcher_names_the_known_ones():
     with pytest.raises(UnknownNameError) as err:
         FETCHERS.get("selenum")
     assert "selenium" in err.value.hint
+
+
+def test_preformatted_text_is_fenced_so_its_comments_stay_code():
+    from bs4 import BeautifulSoup
+
+    from retrieval.crawler import FENCE, main_text
+
+    page = "<main><h3>wandb.Run.log(data)</h3><pre># Log a metric\nrun.log({'loss': 1})</pre></main>"
+    assert [line for line in main_text(BeautifulSoup(page, "html.parser")).splitlines() if line] == [
+        "### wandb.Run.log(data)", FENCE, "# Log a metric", "run.log({'loss': 1})", FENCE]
