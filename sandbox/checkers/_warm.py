@@ -118,18 +118,17 @@ def _abw_child(read_end, event, params, work, triggered):
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AbImportHook)]
+        if params.get("nice"):
+            os.nice(params["nice"])  # yield the CPU to the script wherever both want it
         messages = _abw_lines(read_end)
-        message = next(messages, None)
-        if triggered and message == b"warm":
-            message = None
-        elif triggered:
+        if triggered and next(messages, None) != b"warm":
             return  # the script ended without importing the trigger: nothing to do
         for module in params["imports"]:
             try:
                 __import__(module)
             except BaseException:
                 pass
-        message = message if message is not None else next(messages, None)
+        message = next(messages, None)
         while message == b"warm":  # sent again by a second import hook call
             message = next(messages, None)
         if message:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from sandbox.checkers._warm import PROBE_UNTIL_VAR, warm_record, warm_source
-from sandbox.environment import build_env, make_dirs
+from sandbox.environment import SITE_DIR, build_env, make_dirs
 from sandbox.probes import issue_key, read_events, seal_events, write_sitecustomize
 
 EVENT = "test_warm"
@@ -33,12 +33,18 @@ _abw_start(__EVENT__, __PARAMS__, _t_go, _t_work, TRIGGER)
 '''
 
 
+# imported by the child's warm-up: says when
+MARKER_MODULE = "import time\nopen('warmed-at', 'w').write(repr(time.time()))\n"
+
+
 def run_script(tmp_path: Path, script: str, sleep: float = 0.0, until_in: float = 60.0, trigger: str | None = None):
     workdir = tmp_path / "w"
     make_dirs(workdir)
     (workdir / "main.py").write_text(script)
-    source = warm_source(CHECKER.replace("TRIGGER", repr(trigger)), EVENT, ["colorsys"], {"sleep": sleep})
+    source = warm_source(CHECKER.replace("TRIGGER", repr(trigger)), EVENT, ["colorsys", "warm_marker"],
+                         {"sleep": sleep})
     write_sitecustomize(workdir, [("test", source)])
+    (workdir / SITE_DIR / "warm_marker.py").write_text(MARKER_MODULE)  # the child's sys.path has the site dir
     key = issue_key(workdir)
     env = build_env(workdir)
     env[PROBE_UNTIL_VAR] = f"{time.time() + until_in:.3f}"
@@ -101,3 +107,12 @@ def test_with_a_trigger_the_child_warms_up_only_once_the_script_imports_it(tmp_p
     assert record is not None and record["imported"] is True
     done, _, log = run_script(tmp_path / "b", "print('never imports it')\n", trigger="wave")
     assert done.returncode == 0 and warm_record(log.events, EVENT) is None
+
+
+def test_the_child_warms_up_while_the_script_still_runs(tmp_path):
+    script = "import time\nstarted = time.time()\ntime.sleep(2.0)\nopen('ended-at', 'w').write(repr(time.time()))\n"
+    done, _, _ = run_script(tmp_path, script)
+    assert done.returncode == 0, done.stderr
+    workdir = tmp_path / "w"
+    warmed, ended = float((workdir / "warmed-at").read_text()), float((workdir / "ended-at").read_text())
+    assert warmed < ended - 1.0  # not after the script's end
