@@ -410,4 +410,14 @@ def test_every_code_of_every_checker_is_covered_here():
                                 source.read_text()))
     codes -= {"dvc.lock", "dvc.yaml", "mlflow.db", "probe.key", "probe.error"}  # file names, not codes
     here = Path(__file__).read_text() + (Path(__file__).parents[1] / "test_probes.py").read_text()
-    assert sorted(c for c in codes if c not in here) == []
+    assert sorted(c for c in codes if c not in here and not _is_module(c)) == []
+
+
+def _is_module(name: str) -> bool:
+    """Module names in the checkers' sources (what a warm probe imports) are not failure codes."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
