@@ -212,12 +212,18 @@ class Runner:
             return _Generated([])
         model = batch[0][0].first_model
         options = self.spec.model_options.get(model, {})
-        planned, asks = [], []
+        planned, asks, shared = [], [], []
+        asked: set[str] = set()
         for group, indices in batch:
             prompt = self._render(group)
             keys = {i: generation_key(model, options, prompt.hash(), self._config(group), i) for i in indices}
             completions = {i: self.cache.get_completion(k) for i, k in keys.items()}
             missing = [i for i, c in completions.items() if c is None]
+            # Two groups can render the same prompt (a retrieval option that changes no document): ask once.
+            repeated = [i for i in missing if keys[i] in asked]
+            missing = [i for i in missing if keys[i] not in asked]
+            asked.update(keys[i] for i in missing)
+            shared.extend((completions, i, keys[i]) for i in repeated)
             self._count("cached_generations", len(indices) - len(missing))
             planned.append((group, prompt, completions))
             if missing:
@@ -225,11 +231,15 @@ class Runner:
                     task=group.task, prompt=prompt, config=self._config(group, indices), n=len(missing))))
         if asks:
             answers = self._call_backend(model, [a[3] for a in asks])
+            answered: dict[str, Completion] = {}
             for (missing, keys, completions, _), answer in zip(asks, answers):
                 for i, completion in zip(missing, answer):
                     completions[i] = completion
+                    answered[keys[i]] = completion
                     self.cache.put_completion(keys[i], completion)
                 self._count("generated", len(missing))
+            for completions, i, key in shared:
+                completions[i] = answered[key]
         return _Generated([(SampleState(group.key(i), group.task, prompt), Step(0, model, prompt, None), completions[i])
                            for group, prompt, completions in planned for i in sorted(completions)])
 

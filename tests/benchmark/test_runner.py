@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -240,3 +241,34 @@ def test_batches_keep_prompt_families_whole(tasks_dir):
         assert len({(g.task.id, g.setting) for g, _ in unit}) == 1
         assert sorted(g.temperature for g, _ in unit) == [0.0, 0.2, 1.0]
     assert sorted(len(u) for u in batches(todo, {"mock": MockBackend.scripted(default="x")})) == [1] * 12
+
+
+def test_groups_that_render_one_prompt_ask_the_backend_once(tasks_dir, tmp_path, monkeypatch):
+    from benchmark.backends.mock import MockBackend
+    from benchmark.prompts import render_prompt
+
+    class CountingMock(MockBackend):
+        max_batch_requests = 8
+        requests: ClassVar[list] = []
+
+        def generate_batch(self, requests):
+            self.requests.extend(requests)
+            return super().generate_batch(requests)
+
+    def same_prompt_for_every_setting(self, group):  # as two retrievals that find the same documents would
+        return render_prompt(group.task, Setting.zero_shot)
+
+    monkeypatch.setattr(Runner, "_render", same_prompt_for_every_setting)
+    mock = CountingMock.scripted(default="```python\nprint('no output')\n```")
+    tasks = load_tasks(tasks_dir=tasks_dir)
+    spec = make_spec(tasks, ["mock"], [0.0], [Setting.zero_shot, Setting.docprompt], 1, run_id="same")
+    runner = Runner(spec, tasks, tmp_path / "runs" / "same", Cache(tmp_path / "cache"),
+                    RuntimeConfig(workers=1, progress=False), backends={"mock": mock})
+    records = runner.run()
+    assert len(records) == 2 * 2  # tasks x settings, every sample recorded
+    assert len(mock.requests) == 2  # one request per task: the docprompt group shares the zero-shot answer
+    assert runner.stats["generated"] == 2 and runner.stats["cached_generations"] == 2
+    by_task = {}
+    for record in records:
+        by_task.setdefault(record.key.task_id, set()).add(record.completion.text)
+    assert all(len(texts) == 1 for texts in by_task.values())
