@@ -212,20 +212,17 @@ class Runner:
             return _Generated([])
         model = batch[0][0].first_model
         options = self.spec.model_options.get(model, {})
-        planned, asks, shared = [], [], []
+        planned, asks = [], []
         asked: set[str] = set()
         for group, indices in batch:
             prompt = self._render(group)
             keys = {i: generation_key(model, options, prompt.hash(), self._config(group), i) for i in indices}
             completions = {i: self.cache.get_completion(k) for i, k in keys.items()}
-            missing = [i for i, c in completions.items() if c is None]
             # Two groups can render the same prompt (a retrieval option that changes no document): ask once.
-            repeated = [i for i in missing if keys[i] in asked]
-            missing = [i for i in missing if keys[i] not in asked]
+            missing = [i for i, c in completions.items() if c is None and keys[i] not in asked]
             asked.update(keys[i] for i in missing)
-            shared.extend((completions, i, keys[i]) for i in repeated)
             self._count("cached_generations", len(indices) - len(missing))
-            planned.append((group, prompt, completions))
+            planned.append((group, prompt, keys, completions))
             if missing:
                 asks.append((missing, keys, completions, GenerationRequest(
                     task=group.task, prompt=prompt, config=self._config(group, indices), n=len(missing))))
@@ -238,10 +235,11 @@ class Runner:
                     answered[keys[i]] = completion
                     self.cache.put_completion(keys[i], completion)
                 self._count("generated", len(missing))
-            for completions, i, key in shared:
-                completions[i] = answered[key]
+            for _, _, keys, completions in planned:  # the groups that shared another group's request
+                for i, completion in completions.items():
+                    completions[i] = answered[keys[i]] if completion is None else completion
         return _Generated([(SampleState(group.key(i), group.task, prompt), Step(0, model, prompt, None), completions[i])
-                           for group, prompt, completions in planned for i in sorted(completions)])
+                           for group, prompt, _, completions in planned for i in sorted(completions)])
 
     def _generate_step(self, state: SampleState, step: Step) -> _Generated:
         """A repair round or a cascade's next model: one request, cached. Greedy repairs of identical samples
